@@ -1,0 +1,94 @@
+/**
+ * The dispatcher's contract with the rest of Hookah. Edges (dispatch, hub,
+ * tunnel, …) only enqueue and inspect; the engine owns retries and HTTP.
+ */
+
+/** Why a delivery exists; used for metrics, admin filters and follow-up behaviour. */
+export type DeliveryKind = 'dispatch' | 'websub' | 'errback' | 'callback' | 'tunnel' | 'gateway';
+
+export interface DeliveryRequest {
+  kind: DeliveryKind;
+  url: string;
+  /** Default POST. */
+  method?: string;
+  /** Sent as-is (content-type included). Hop-by-hop headers are dropped by the engine. */
+  headers: Record<string, string>;
+  body: Buffer;
+  /** Overrides within configured bounds (dispatcher.maxAttempts, dispatcher.maxTimeout). */
+  maxAttempts?: number;
+  timeoutMs?: number;
+  /** POSTed a JSON report when the delivery finally fails. */
+  errback?: string;
+  /** POSTed the destination's response (status, headers, body) after it answers 2xx. */
+  callback?: string;
+  /** A repeat with the same key within dispatcher.idempotencyTtl returns the first message. */
+  idempotencyKey?: string;
+  /** Add Standard Webhooks headers when a signing secret is configured. Default true. */
+  sign?: boolean;
+  /** Free-form owner reference, e.g. a WebSub subscription id; reported back in outcomes. */
+  ref?: string;
+  topic?: string;
+  eventId?: string;
+}
+
+export type DeliveryStatus = 'pending' | 'in_flight' | 'delivered' | 'failed';
+
+export interface AttemptRecord {
+  n: number;
+  startedAt: number;
+  durationMs: number;
+  /** HTTP status, absent when no response arrived. */
+  status?: number;
+  error?: string;
+  /** First dispatcher.responseExcerptBytes of the response body, as UTF-8 text. */
+  responseExcerpt?: string;
+}
+
+export interface DeliveryRecord {
+  id: string;
+  kind: DeliveryKind;
+  url: string;
+  method: string;
+  status: DeliveryStatus;
+  createdAt: number;
+  attemptCount: number;
+  maxAttempts: number;
+  timeoutMs: number;
+  nextAttemptAt?: number;
+  deliveredAt?: number;
+  /** Why it failed for good, or the last attempt's error while retrying. */
+  lastError?: string;
+  errback?: string;
+  callback?: string;
+  ref?: string;
+  topic?: string;
+  eventId?: string;
+  attempts: AttemptRecord[];
+}
+
+/** Told after every finished attempt; e.g. the hub ends a subscription on 410. */
+export interface DeliveryOutcome {
+  record: DeliveryRecord;
+  attempt: AttemptRecord;
+  final: boolean;
+}
+
+export interface DispatcherStats {
+  pending: number;
+  inFlight: number;
+  delivered: number;
+  failed: number;
+}
+
+export interface Dispatcher {
+  enqueue(request: DeliveryRequest): Promise<{ id: string; duplicate: boolean }>;
+  get(id: string): Promise<DeliveryRecord | undefined>;
+  list(filter: { status?: DeliveryStatus; kind?: DeliveryKind; limit: number; beforeId?: string }): Promise<DeliveryRecord[]>;
+  /** Puts a failed or waiting message back to be attempted now. False when unknown or already delivered. */
+  retryNow(id: string): Promise<boolean>;
+  onOutcome(listener: (outcome: DeliveryOutcome) => void): () => void;
+  stats(): Promise<DispatcherStats>;
+  start(): void;
+  /** Stops claiming work, waits (bounded) for in-flight attempts, leaves the rest persisted. */
+  stop(timeoutMs: number): Promise<void>;
+}
