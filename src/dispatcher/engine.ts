@@ -1,0 +1,343 @@
+import { EventEmitter } from 'node:events';
+import PQueue from 'p-queue';
+import type { Agent } from 'undici';
+import type { Runtime } from '../runtime.ts';
+import { SqliteDeliveryStore } from '../store/sqlite/delivery-store.ts';
+import { performAttempt, type HttpResult } from './attempt.ts';
+import type { AttemptResult, DeliveryStore, PendingDelivery } from './ports.ts';
+import { parseRetryAfter, retryDelay } from './schedule.ts';
+import { standardWebhookHeaders } from './signing.ts';
+import { checkDestination, createGuardedAgent } from './ssrf.ts';
+import type { AttemptRecord, DeliveryOutcome, DeliveryRequest, Dispatcher, DispatcherStats } from './types.ts';
+
+const VERSION = '0.1.0';
+
+/**
+ * The durable delivery engine. Work lives in the DeliveryStore; this process
+ * claims due deliveries in batches (leases), runs them through a global
+ * p-queue and a per-host p-queue (so one slow receiver cannot take every
+ * slot), and writes each attempt's outcome back. Long waits between attempts
+ * are a persisted `next_attempt_at`, never a timer that a crash would lose.
+ */
+export class DeliveryEngine implements Dispatcher {
+  readonly #rt: Runtime;
+  readonly #store: DeliveryStore;
+  readonly #agent: Agent;
+  readonly #global: PQueue;
+  readonly #hosts = new Map<string, PQueue>();
+  readonly #outcomes = new EventEmitter();
+  readonly #claimed = new Set<string>();
+  readonly #stopping = new AbortController();
+  #timer: NodeJS.Timeout | undefined;
+  #pumping = false;
+  #pumpAgain = false;
+  #started = false;
+  readonly #capacity: number;
+  readonly #metrics;
+
+  constructor(rt: Runtime, store: DeliveryStore) {
+    this.#rt = rt;
+    this.#store = store;
+    const cfg = rt.config.dispatcher;
+    this.#agent = createGuardedAgent(cfg.allowNetworks, { connections: cfg.perHostConcurrency });
+    this.#global = new PQueue({ concurrency: cfg.concurrency });
+    // Claim a little ahead of the workers so they never idle between batches.
+    this.#capacity = cfg.concurrency * 2;
+    this.#outcomes.setMaxListeners(100);
+    const m = rt.metrics;
+    const engine = this;
+    this.#metrics = {
+      attempts: m.counter('hookah_delivery_attempts_total', 'Delivery attempts by kind and outcome', ['kind', 'outcome']),
+      finished: m.counter('hookah_deliveries_total', 'Deliveries that reached a final state', ['kind', 'outcome']),
+      duration: m.histogram('hookah_delivery_attempt_seconds', 'Duration of one delivery attempt', ['kind'], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]),
+      latency: m.histogram('hookah_delivery_latency_seconds', 'From acceptance to successful delivery', ['kind'], [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300, 3600, 36000]),
+      enqueued: m.counter('hookah_deliveries_enqueued_total', 'Deliveries accepted into the queue', ['kind']),
+    };
+    m.gauge('hookah_delivery_queue', 'Deliveries by state', ['state'], async function () {
+      const s = await engine.stats();
+      this.set({ state: 'pending' }, s.pending);
+      this.set({ state: 'in_flight' }, s.inFlight);
+      this.set({ state: 'failed' }, s.failed);
+      this.set({ state: 'delivered' }, s.delivered);
+    });
+  }
+
+  async enqueue(req: DeliveryRequest): Promise<{ id: string; duplicate: boolean }> {
+    const cfg = this.#rt.config.dispatcher;
+    const url = new URL(req.url);
+    const refused = checkDestination(url, cfg.allowNetworks);
+    if (refused) throw new RangeError(refused);
+    const maxAttempts = Math.min(req.maxAttempts ?? cfg.retrySchedule.length, cfg.maxAttempts);
+    const timeoutMs = Math.min(req.timeoutMs ?? cfg.timeout, cfg.maxTimeout);
+    const result = await this.#store.insert(
+      {
+        kind: req.kind,
+        url: url.href,
+        method: (req.method ?? 'POST').toUpperCase(),
+        headers: req.headers,
+        body: req.body,
+        maxAttempts,
+        timeoutMs,
+        sign: req.sign ?? true,
+        errback: req.errback,
+        callback: req.callback,
+        ref: req.ref,
+        topic: req.topic,
+        eventId: req.eventId,
+        nextAttemptAt: Date.now() + retryDelay(cfg.retrySchedule, 0, cfg.jitter),
+      },
+      req.idempotencyKey ? { key: req.idempotencyKey, ttlMs: cfg.idempotencyTtl } : undefined,
+    );
+    if (!result.duplicate) {
+      this.#metrics.enqueued.inc({ kind: req.kind });
+      this.#kick();
+    }
+    return result;
+  }
+
+  get(id: string) {
+    return this.#store.get(id);
+  }
+
+  list(filter: Parameters<Dispatcher['list']>[0]) {
+    return this.#store.list(filter);
+  }
+
+  async retryNow(id: string): Promise<boolean> {
+    const r = await this.#store.retryNow(id, Date.now());
+    if (r === 'ok') this.#kick();
+    return r === 'ok';
+  }
+
+  onOutcome(listener: (outcome: DeliveryOutcome) => void): () => void {
+    this.#outcomes.on('outcome', listener);
+    return () => this.#outcomes.off('outcome', listener);
+  }
+
+  stats(): Promise<DispatcherStats> {
+    return this.#store.stats();
+  }
+
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    void this.#store.recoverInFlight(Date.now()).then((n) => {
+      if (n > 0) this.#rt.log.info({ module: 'dispatcher', recovered: n }, 'resuming deliveries left in flight by a previous run');
+      this.#kick();
+    });
+    const purge = setInterval(() => void this.#store.purgeExpiredKeys(Date.now()), 60_000);
+    purge.unref();
+    this.#stopping.signal.addEventListener('abort', () => clearInterval(purge));
+  }
+
+  async stop(timeoutMs: number): Promise<void> {
+    if (this.#stopping.signal.aborted) return;
+    this.#stopping.abort();
+    clearTimeout(this.#timer);
+    // Work claimed but not started goes back to the store at once.
+    this.#global.clear();
+    for (const q of this.#hosts.values()) q.clear();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#global.onIdle(), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+    await this.#store.release([...this.#claimed]);
+    await this.#agent.close().catch(() => undefined);
+  }
+
+  #kick(): void {
+    if (!this.#started || this.#stopping.signal.aborted) return;
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    void this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    try {
+      do {
+        this.#pumpAgain = false;
+        const room = this.#capacity - this.#claimed.size;
+        if (room <= 0) return; // a finishing attempt kicks again
+        const now = Date.now();
+        const leaseMs = Math.max(this.#rt.config.dispatcher.lease, this.#rt.config.dispatcher.maxTimeout * 2);
+        const batch = await this.#store.claimDue(now, room, now + leaseMs);
+        for (const d of batch) this.#schedule(d);
+        if (batch.length === room) this.#pumpAgain = true;
+      } while (this.#pumpAgain && !this.#stopping.signal.aborted);
+    } catch (err) {
+      this.#rt.log.error({ module: 'dispatcher', err }, 'claiming deliveries failed');
+    } finally {
+      this.#pumping = false;
+    }
+    await this.#armTimer();
+  }
+
+  async #armTimer(): Promise<void> {
+    if (this.#stopping.signal.aborted || this.#timer) return;
+    const next = await this.#store.nextDueAt().catch(() => undefined);
+    const poll = this.#rt.config.dispatcher.pollInterval;
+    // Poll even with nothing due: another node (Redis) or a retry request may add work.
+    const wait = next === undefined ? poll : Math.min(Math.max(0, next - Date.now()), poll);
+    if (this.#timer || this.#stopping.signal.aborted) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#kick();
+    }, wait);
+    this.#timer.unref();
+  }
+
+  #schedule(d: PendingDelivery): void {
+    this.#claimed.add(d.id);
+    const host = new URL(d.url).host;
+    let hostQueue = this.#hosts.get(host);
+    if (!hostQueue) {
+      hostQueue = new PQueue({ concurrency: this.#rt.config.dispatcher.perHostConcurrency });
+      hostQueue.on('idle', () => {
+        if (hostQueue!.size === 0 && hostQueue!.pending === 0) this.#hosts.delete(host);
+      });
+      this.#hosts.set(host, hostQueue);
+    }
+    void hostQueue
+      .add(() => this.#global.add(() => this.#attempt(d)))
+      .catch((err) => this.#rt.log.error({ module: 'dispatcher', err, id: d.id }, 'delivery attempt crashed'))
+      .finally(() => {
+        this.#claimed.delete(d.id);
+        this.#kick();
+      });
+  }
+
+  async #attempt(d: PendingDelivery): Promise<void> {
+    if (this.#stopping.signal.aborted) return;
+    const cfg = this.#rt.config.dispatcher;
+    const n = d.attemptCount + 1;
+    const startedAt = Date.now();
+    const headers: Record<string, string> = { 'user-agent': `hookah/${VERSION}`, ...d.headers };
+    if (d.sign && cfg.signingSecret) Object.assign(headers, standardWebhookHeaders(cfg.signingSecret, d.id, d.body, startedAt));
+    headers['x-hookah-attempt'] = String(n);
+
+    let result: HttpResult | undefined;
+    let error: string | undefined;
+    const keepBytes = d.callback ? this.#rt.config.server.maxBodyBytes : cfg.responseExcerptBytes;
+    const refused = checkDestination(new URL(d.url), cfg.allowNetworks);
+    if (refused) error = refused;
+    else
+      try {
+        result = await performAttempt({
+          url: d.url,
+          method: d.method,
+          headers,
+          body: d.body,
+          timeoutMs: d.timeoutMs,
+          keepBytes,
+          quickRetries: cfg.quickRetries,
+          agent: this.#agent,
+          signal: this.#stopping.signal,
+        });
+      } catch (err) {
+        error = (err as Error).message;
+      }
+    const finishedAt = Date.now();
+    if (this.#stopping.signal.aborted && !result) return; // left in flight; resumed on next start
+
+    const attempt: AttemptRecord = { n, startedAt, durationMs: finishedAt - startedAt };
+    if (result) {
+      attempt.status = result.status;
+      if (cfg.responseExcerptBytes > 0 && result.body.length > 0) {
+        attempt.responseExcerpt = result.body.subarray(0, cfg.responseExcerptBytes).toString('utf8');
+      }
+    }
+    if (error) attempt.error = error;
+    const outcome = this.#decide(d, n, result, error, refused !== undefined, finishedAt);
+    await this.#store.finishAttempt(d.id, attempt, outcome);
+
+    const label = outcome.status === 'delivered' ? 'delivered' : result ? `http_${Math.floor(result.status / 100)}xx` : 'error';
+    this.#metrics.attempts.inc({ kind: d.kind, outcome: label });
+    this.#metrics.duration.observe({ kind: d.kind }, attempt.durationMs / 1000);
+    if (outcome.status === 'delivered') {
+      this.#metrics.finished.inc({ kind: d.kind, outcome: 'delivered' });
+      this.#metrics.latency.observe({ kind: d.kind }, (finishedAt - d.createdAt) / 1000);
+      if (d.callback && result) await this.#followUp('callback', d.callback, d, callbackReport(d, result));
+    } else if (outcome.status === 'failed') {
+      this.#metrics.finished.inc({ kind: d.kind, outcome: 'failed' });
+      this.#rt.log.warn({ module: 'dispatcher', id: d.id, url: d.url, attempts: n, error: outcome.error }, 'delivery failed for good');
+      if (d.errback) await this.#followUp('errback', d.errback, d, errbackReport(d, n, outcome.error, result));
+    }
+
+    if (this.#outcomes.listenerCount('outcome') > 0) {
+      const record = await this.#store.get(d.id);
+      if (record) this.#outcomes.emit('outcome', { record, attempt, final: outcome.status !== 'pending' } satisfies DeliveryOutcome);
+    }
+  }
+
+  #decide(d: PendingDelivery, n: number, result: HttpResult | undefined, error: string | undefined, blocked: boolean, now: number): AttemptResult {
+    const cfg = this.#rt.config.dispatcher;
+    if (result && result.status >= 200 && result.status < 300) return { status: 'delivered', at: now };
+    let reason = error ?? `destination answered ${result!.status}`;
+    if (blocked || (error && /refused to connect to .*only public addresses/.test(error))) return { status: 'failed', error: reason };
+    if (result?.status === 410) return { status: 'failed', error: 'destination answered 410 Gone: it asked not to receive this again' };
+    if (result && result.status >= 300 && result.status < 400) {
+      reason = `destination answered ${result.status} redirect to ${result.headers.location ?? '(no location)'}; redirects are not followed`;
+    }
+    if (n >= d.maxAttempts) return { status: 'failed', error: `${reason} (gave up after ${n} attempt${n === 1 ? '' : 's'})` };
+    let delay = retryDelay(cfg.retrySchedule, n, cfg.jitter);
+    if (result && (result.status === 429 || result.status === 503)) {
+      const after = parseRetryAfter(result.headers['retry-after'], now);
+      if (after !== undefined) delay = Math.max(delay, Math.min(after, cfg.maxRetryAfter));
+    }
+    return { status: 'pending', nextAttemptAt: now + delay, error: reason };
+  }
+
+  /** Errbacks and callbacks are deliveries too: durable, retried, visible in the admin API. */
+  async #followUp(kind: 'callback' | 'errback', url: string, d: PendingDelivery, report: unknown): Promise<void> {
+    try {
+      await this.enqueue({
+        kind,
+        url,
+        headers: { 'content-type': 'application/json' },
+        body: Buffer.from(JSON.stringify(report)),
+        ref: d.id,
+      });
+    } catch (err) {
+      this.#rt.log.error({ module: 'dispatcher', err, id: d.id, url }, `cannot enqueue ${kind}`);
+    }
+  }
+}
+
+function bodyField(body: Buffer, contentType: string | undefined): { body: string; body_encoding: 'utf8' | 'base64' } {
+  const text = body.toString('utf8');
+  const textual = !contentType || /^(text\/|application\/([\w.+-]*json|xml|x-www-form-urlencoded|javascript))/i.test(contentType);
+  return textual && Buffer.from(text, 'utf8').equals(body) ? { body: text, body_encoding: 'utf8' } : { body: body.toString('base64'), body_encoding: 'base64' };
+}
+
+function callbackReport(d: PendingDelivery, r: HttpResult) {
+  return {
+    message_id: d.id,
+    url: d.url,
+    status: r.status,
+    headers: r.headers,
+    ...bodyField(r.body, r.headers['content-type']),
+    body_truncated: r.truncated,
+  };
+}
+
+function errbackReport(d: PendingDelivery, attempts: number, error: string, last?: HttpResult) {
+  return {
+    message_id: d.id,
+    url: d.url,
+    kind: d.kind,
+    status: 'failed',
+    attempts,
+    error,
+    last_response: last ? { status: last.status, ...bodyField(last.body, last.headers['content-type']) } : null,
+    created_at: new Date(d.createdAt).toISOString(),
+    failed_at: new Date().toISOString(),
+  };
+}
+
+export function createDispatcher(rt: Runtime): Dispatcher {
+  return new DeliveryEngine(rt, new SqliteDeliveryStore(rt.stores.sqlite));
+}

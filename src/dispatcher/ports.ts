@@ -1,0 +1,50 @@
+import type { AttemptRecord, DeliveryKind, DeliveryRecord, DeliveryStatus, DispatcherStats } from './types.ts';
+
+/** What the engine needs to attempt a delivery; the record plus the payload. */
+export interface PendingDelivery {
+  id: string;
+  kind: DeliveryKind;
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: Buffer;
+  attemptCount: number;
+  maxAttempts: number;
+  timeoutMs: number;
+  sign: boolean;
+  errback?: string;
+  callback?: string;
+  ref?: string;
+  topic?: string;
+  eventId?: string;
+  createdAt: number;
+}
+
+export type NewDelivery = Omit<PendingDelivery, 'id' | 'attemptCount' | 'createdAt'> & { nextAttemptAt: number };
+
+/** How an attempt ended, as the store must persist it. */
+export type AttemptResult =
+  | { status: 'delivered'; at: number }
+  | { status: 'pending'; nextAttemptAt: number; error: string }
+  | { status: 'failed'; error: string };
+
+/**
+ * Port for the durable delivery queue. A claim is a lease: the claimer owns
+ * the delivery until `leaseUntil`; after that anyone may claim it again,
+ * which is how a crashed worker's deliveries are retried.
+ */
+export interface DeliveryStore {
+  insert(delivery: NewDelivery, idempotency?: { key: string; ttlMs: number }): Promise<{ id: string; duplicate: boolean }>;
+  claimDue(now: number, limit: number, leaseUntil: number): Promise<PendingDelivery[]>;
+  finishAttempt(id: string, attempt: AttemptRecord, result: AttemptResult): Promise<void>;
+  /** Gives back claimed deliveries that were never started (on shutdown). */
+  release(ids: string[]): Promise<void>;
+  /** Called at start-up: makes deliveries left in flight by a dead process claimable now. */
+  recoverInFlight(now: number): Promise<number>;
+  get(id: string): Promise<DeliveryRecord | undefined>;
+  list(filter: { status?: DeliveryStatus; kind?: DeliveryKind; limit: number; beforeId?: string }): Promise<DeliveryRecord[]>;
+  retryNow(id: string, now: number): Promise<'ok' | 'not_found' | 'delivered'>;
+  nextDueAt(): Promise<number | undefined>;
+  stats(): Promise<DispatcherStats>;
+  purgeExpiredKeys(now: number): Promise<number>;
+}

@@ -1,0 +1,312 @@
+import { randomUUID } from 'node:crypto';
+import type { AttemptResult, DeliveryStore, NewDelivery, PendingDelivery } from '../../dispatcher/ports.ts';
+import type { AttemptRecord, DeliveryKind, DeliveryRecord, DeliveryStatus, DispatcherStats } from '../../dispatcher/types.ts';
+import type { SqliteDb } from './open.ts';
+
+interface Row {
+  seq: number;
+  id: string;
+  kind: DeliveryKind;
+  url: string;
+  method: string;
+  headers: string;
+  body: Buffer;
+  status: DeliveryStatus;
+  created_at: number;
+  attempt_count: number;
+  max_attempts: number;
+  timeout_ms: number;
+  sign: number;
+  next_attempt_at: number | null;
+  lease_until: number | null;
+  delivered_at: number | null;
+  last_error: string | null;
+  errback: string | null;
+  callback: string | null;
+  ref: string | null;
+  topic: string | null;
+  event_id: string | null;
+}
+
+interface AttemptRow {
+  n: number;
+  started_at: number;
+  duration_ms: number;
+  status: number | null;
+  error: string | null;
+  response_excerpt: string | null;
+}
+
+const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
+
+function toPending(r: Row): PendingDelivery {
+  return {
+    id: r.id,
+    kind: r.kind,
+    url: r.url,
+    method: r.method,
+    headers: JSON.parse(r.headers) as Record<string, string>,
+    body: r.body,
+    attemptCount: r.attempt_count,
+    maxAttempts: r.max_attempts,
+    timeoutMs: r.timeout_ms,
+    sign: r.sign === 1,
+    errback: opt(r.errback),
+    callback: opt(r.callback),
+    ref: opt(r.ref),
+    topic: opt(r.topic),
+    eventId: opt(r.event_id),
+    createdAt: r.created_at,
+  };
+}
+
+/**
+ * The delivery queue in SQLite. `seq` gives a stable order for listing and
+ * cursors; `id` is the public message id. Due work is found through the
+ * (status, next_attempt_at) index.
+ */
+export class SqliteDeliveryStore implements DeliveryStore {
+  readonly #db: SqliteDb;
+  readonly #insert;
+  readonly #insertKey;
+  readonly #findKey;
+  readonly #insertAttempt;
+  readonly #claimTx;
+  readonly #insertTx;
+
+  constructor(db: SqliteDb) {
+    this.#db = db;
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS deliveries (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        url TEXT NOT NULL,
+        method TEXT NOT NULL,
+        headers TEXT NOT NULL,
+        body BLOB NOT NULL,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        attempt_count INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL,
+        timeout_ms INTEGER NOT NULL,
+        sign INTEGER NOT NULL,
+        next_attempt_at INTEGER,
+        lease_until INTEGER,
+        delivered_at INTEGER,
+        last_error TEXT,
+        errback TEXT,
+        callback TEXT,
+        ref TEXT,
+        topic TEXT,
+        event_id TEXT
+      );
+      CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
+      CREATE TABLE IF NOT EXISTS delivery_attempts (
+        delivery_seq INTEGER NOT NULL REFERENCES deliveries (seq) ON DELETE CASCADE,
+        n INTEGER NOT NULL,
+        started_at INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        status INTEGER,
+        error TEXT,
+        response_excerpt TEXT,
+        PRIMARY KEY (delivery_seq, n)
+      );
+      CREATE TABLE IF NOT EXISTS idempotency_keys (
+        key TEXT PRIMARY KEY,
+        delivery_id TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+    `);
+    this.#insert = db.prepare(
+      `INSERT INTO deliveries (id, kind, url, method, headers, body, status, created_at, max_attempts, timeout_ms, sign,
+         next_attempt_at, errback, callback, ref, topic, event_id)
+       VALUES (@id, @kind, @url, @method, @headers, @body, 'pending', @created_at, @max_attempts, @timeout_ms, @sign,
+         @next_attempt_at, @errback, @callback, @ref, @topic, @event_id)`,
+    );
+    this.#findKey = db.prepare<[string, number], { delivery_id: string }>(
+      `SELECT delivery_id FROM idempotency_keys WHERE key = ? AND expires_at > ?`,
+    );
+    this.#insertKey = db.prepare(
+      `INSERT INTO idempotency_keys (key, delivery_id, expires_at) VALUES (?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET delivery_id = excluded.delivery_id, expires_at = excluded.expires_at`,
+    );
+    this.#insertAttempt = db.prepare(
+      `INSERT OR REPLACE INTO delivery_attempts (delivery_seq, n, started_at, duration_ms, status, error, response_excerpt)
+       SELECT seq, @n, @started_at, @duration_ms, @status, @error, @response_excerpt FROM deliveries WHERE id = @id`,
+    );
+    this.#insertTx = db.transaction((d: NewDelivery, key?: { key: string; ttlMs: number }) => {
+      const now = Date.now();
+      if (key) {
+        const existing = this.#findKey.get(key.key, now);
+        if (existing) return { id: existing.delivery_id, duplicate: true };
+      }
+      const id = `msg_${randomUUID().replaceAll('-', '')}`;
+      this.#insert.run({
+        id,
+        kind: d.kind,
+        url: d.url,
+        method: d.method,
+        headers: JSON.stringify(d.headers),
+        body: d.body,
+        created_at: now,
+        max_attempts: d.maxAttempts,
+        timeout_ms: d.timeoutMs,
+        sign: d.sign ? 1 : 0,
+        next_attempt_at: d.nextAttemptAt,
+        errback: d.errback ?? null,
+        callback: d.callback ?? null,
+        ref: d.ref ?? null,
+        topic: d.topic ?? null,
+        event_id: d.eventId ?? null,
+      });
+      if (key) this.#insertKey.run(key.key, id, now + key.ttlMs);
+      return { id, duplicate: false };
+    });
+    const due = db.prepare<[number, number], Row>(
+      `SELECT * FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?`,
+    );
+    const expired = db.prepare<[number, number], Row>(
+      `SELECT * FROM deliveries WHERE status = 'in_flight' AND lease_until <= ? ORDER BY lease_until LIMIT ?`,
+    );
+    const lease = db.prepare(`UPDATE deliveries SET status = 'in_flight', lease_until = ? WHERE seq = ?`);
+    this.#claimTx = db.transaction((now: number, limit: number, leaseUntil: number) => {
+      const rows = due.all(now, limit);
+      if (rows.length < limit) rows.push(...expired.all(now, limit - rows.length));
+      for (const r of rows) lease.run(leaseUntil, r.seq);
+      return rows;
+    });
+  }
+
+  async insert(delivery: NewDelivery, idempotency?: { key: string; ttlMs: number }) {
+    return this.#insertTx(delivery, idempotency);
+  }
+
+  async claimDue(now: number, limit: number, leaseUntil: number): Promise<PendingDelivery[]> {
+    return this.#claimTx(now, limit, leaseUntil).map(toPending);
+  }
+
+  async finishAttempt(id: string, attempt: AttemptRecord, result: AttemptResult): Promise<void> {
+    this.#db.transaction(() => {
+      this.#insertAttempt.run({
+        id,
+        n: attempt.n,
+        started_at: attempt.startedAt,
+        duration_ms: attempt.durationMs,
+        status: attempt.status ?? null,
+        error: attempt.error ?? null,
+        response_excerpt: attempt.responseExcerpt ?? null,
+      });
+      const base = `UPDATE deliveries SET attempt_count = ?, lease_until = NULL, status = ?`;
+      if (result.status === 'delivered') {
+        this.#db.prepare(`${base}, delivered_at = ?, next_attempt_at = NULL, last_error = NULL WHERE id = ?`).run(attempt.n, 'delivered', result.at, id);
+      } else if (result.status === 'pending') {
+        this.#db.prepare(`${base}, next_attempt_at = ?, last_error = ? WHERE id = ?`).run(attempt.n, 'pending', result.nextAttemptAt, result.error, id);
+      } else {
+        this.#db.prepare(`${base}, next_attempt_at = NULL, last_error = ? WHERE id = ?`).run(attempt.n, 'failed', result.error, id);
+      }
+    })();
+  }
+
+  async release(ids: string[]): Promise<void> {
+    const stmt = this.#db.prepare(`UPDATE deliveries SET status = 'pending', lease_until = NULL WHERE id = ? AND status = 'in_flight'`);
+    this.#db.transaction(() => ids.forEach((id) => stmt.run(id)))();
+  }
+
+  /** The SQLite file belongs to one process at a time, so whatever is in flight at start-up is orphaned. */
+  async recoverInFlight(now: number): Promise<number> {
+    return this.#db
+      .prepare(`UPDATE deliveries SET status = 'pending', lease_until = NULL, next_attempt_at = min(coalesce(next_attempt_at, ?), ?) WHERE status = 'in_flight'`)
+      .run(now, now).changes;
+  }
+
+  async get(id: string): Promise<DeliveryRecord | undefined> {
+    const row = this.#db.prepare<[string], Row>(`SELECT * FROM deliveries WHERE id = ?`).get(id);
+    return row ? this.#toRecord(row) : undefined;
+  }
+
+  async list(filter: { status?: DeliveryStatus; kind?: DeliveryKind; limit: number; beforeId?: string }): Promise<DeliveryRecord[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.status) (where.push('status = ?'), args.push(filter.status));
+    if (filter.kind) (where.push('kind = ?'), args.push(filter.kind));
+    if (filter.beforeId) (where.push('seq < (SELECT seq FROM deliveries WHERE id = ?)'), args.push(filter.beforeId));
+    const sql = `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
+    return this.#db
+      .prepare<unknown[], Row>(sql)
+      .all(...args, filter.limit)
+      .map((r) => this.#toRecord(r));
+  }
+
+  async retryNow(id: string, now: number): Promise<'ok' | 'not_found' | 'delivered'> {
+    const row = this.#db.prepare<[string], { status: DeliveryStatus }>(`SELECT status FROM deliveries WHERE id = ?`).get(id);
+    if (!row) return 'not_found';
+    if (row.status === 'delivered') return 'delivered';
+    // A failed message gets a fresh attempt budget on top of what it used.
+    this.#db
+      .prepare(
+        `UPDATE deliveries SET status = CASE WHEN status = 'in_flight' THEN status ELSE 'pending' END, next_attempt_at = ?,
+           max_attempts = CASE WHEN status = 'failed' THEN max(max_attempts, attempt_count + 1) ELSE max_attempts END
+         WHERE id = ?`,
+      )
+      .run(now, id);
+    return 'ok';
+  }
+
+  async nextDueAt(): Promise<number | undefined> {
+    const row = this.#db
+      .prepare<[], { at: number | null }>(`SELECT min(next_attempt_at) AS at FROM deliveries WHERE status = 'pending'`)
+      .get();
+    return row?.at ?? undefined;
+  }
+
+  async stats(): Promise<DispatcherStats> {
+    const rows = this.#db.prepare<[], { status: DeliveryStatus; n: number }>(`SELECT status, count(*) AS n FROM deliveries GROUP BY status`).all();
+    const s: DispatcherStats = { pending: 0, inFlight: 0, delivered: 0, failed: 0 };
+    for (const r of rows) {
+      if (r.status === 'in_flight') s.inFlight = r.n;
+      else s[r.status] = r.n;
+    }
+    return s;
+  }
+
+  async purgeExpiredKeys(now: number): Promise<number> {
+    return this.#db.prepare(`DELETE FROM idempotency_keys WHERE expires_at <= ?`).run(now).changes;
+  }
+
+  #toRecord(r: Row): DeliveryRecord {
+    const attempts = this.#db
+      .prepare<[number], AttemptRow>(`SELECT * FROM delivery_attempts WHERE delivery_seq = ? ORDER BY n`)
+      .all(r.seq)
+      .map(
+        (a): AttemptRecord => ({
+          n: a.n,
+          startedAt: a.started_at,
+          durationMs: a.duration_ms,
+          status: opt(a.status),
+          error: opt(a.error),
+          responseExcerpt: opt(a.response_excerpt),
+        }),
+      );
+    return {
+      id: r.id,
+      kind: r.kind,
+      url: r.url,
+      method: r.method,
+      status: r.status,
+      createdAt: r.created_at,
+      attemptCount: r.attempt_count,
+      maxAttempts: r.max_attempts,
+      timeoutMs: r.timeout_ms,
+      nextAttemptAt: opt(r.next_attempt_at),
+      deliveredAt: opt(r.delivered_at),
+      lastError: opt(r.last_error),
+      errback: opt(r.errback),
+      callback: opt(r.callback),
+      ref: opt(r.ref),
+      topic: opt(r.topic),
+      eventId: opt(r.event_id),
+      attempts,
+    };
+  }
+}

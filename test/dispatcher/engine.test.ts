@@ -1,0 +1,298 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Webhook } from 'standardwebhooks';
+import { request } from 'undici';
+import { startSink, type Sink } from '../helpers/sink.ts';
+import { startTestHookah, type TestHookah } from '../helpers/hookah.ts';
+import { waitFor } from '../helpers/wait.ts';
+import type { DeliveryRecord } from '../../src/dispatcher/types.ts';
+import { checkDestination, createGuardedAgent } from '../../src/dispatcher/ssrf.ts';
+
+const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+const SECRET = 'whsec_' + Buffer.from('0123456789abcdef0123456789abcdef').toString('base64');
+
+async function settled(h: TestHookah, id: string, timeoutMs = 8000): Promise<DeliveryRecord> {
+  return waitFor(async () => {
+    const r = await h.runtime.dispatcher.get(id);
+    return r && (r.status === 'delivered' || r.status === 'failed') ? r : undefined;
+  }, `delivery ${id} to finish`, timeoutMs);
+}
+
+describe('delivery engine', () => {
+  let h: TestHookah;
+  let sink: Sink;
+  before(async () => {
+    h = await startTestHookah({ dispatcher: { signingSecret: SECRET, retrySchedule: [0, 30, 60, 90], timeout: 2000, perHostConcurrency: 2, concurrency: 8 } });
+    sink = await startSink();
+  });
+  after(async () => {
+    await h.close();
+    await sink.close();
+  });
+
+  it('delivers the body byte-exact with its headers', async () => {
+    const body = Buffer.from([0, 1, 2, 255, 254, 10, 13]);
+    const before = sink.requests.length;
+    const { id } = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: `${sink.url}/exact`, headers: { 'content-type': 'application/octet-stream', 'x-custom': 'yes' }, body });
+    const record = await settled(h, id);
+    assert.equal(record.status, 'delivered');
+    const got = sink.requests.slice(before).find((r) => r.url === '/exact')!;
+    assert.equal(got.method, 'POST');
+    assert.deepEqual(got.body, body);
+    assert.equal(got.headers['content-type'], 'application/octet-stream');
+    assert.equal(got.headers['x-custom'], 'yes');
+    assert.equal(got.headers['x-hookah-attempt'], '1');
+    assert.equal(record.attempts.length, 1);
+    assert.equal(record.attempts[0]!.status, 200);
+    assert.equal(record.attempts[0]!.responseExcerpt, 'ok');
+  });
+
+  it('signs with Standard Webhooks headers that the standardwebhooks library verifies', async () => {
+    const payload = json({ hello: 'world', n: 1 });
+    const { id } = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: `${sink.url}/signed`, headers: { 'content-type': 'application/json' }, body: payload });
+    await settled(h, id);
+    const got = sink.requests.find((r) => r.url === '/signed')!;
+    assert.equal(got.headers['webhook-id'], id);
+    const verified = new Webhook(SECRET).verify(got.body.toString(), got.headers as Record<string, string>);
+    assert.deepEqual(verified, { hello: 'world', n: 1 });
+    const tampered = { ...got.headers, 'webhook-id': 'msg_other' } as Record<string, string>;
+    assert.throws(() => new Webhook(SECRET).verify(got.body.toString(), tampered));
+  });
+
+  it('retries failures on the schedule until the destination answers 2xx', async () => {
+    const failing = await startSink();
+    let calls = 0;
+    failing.handle((_r, res) => {
+      calls++;
+      res.statusCode = calls <= 2 ? 500 : 200;
+      res.end(calls <= 2 ? 'boom' : 'fine');
+    });
+    try {
+      const { id } = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: failing.url, headers: {}, body: json({ a: 1 }) });
+      const record = await settled(h, id);
+      assert.equal(record.status, 'delivered');
+      assert.deepEqual(record.attempts.map((a) => a.status), [500, 500, 200]);
+      assert.equal(record.attempts[0]!.responseExcerpt, 'boom');
+      assert.deepEqual(failing.requests.map((r) => r.headers['x-hookah-attempt']), ['1', '2', '3']);
+    } finally {
+      await failing.close();
+    }
+  });
+
+  it('gives up after the last attempt and POSTs the errback report', async () => {
+    const failing = await startSink((_r, res) => {
+      res.statusCode = 502;
+      res.end('bad gateway');
+    });
+    const errback = await startSink();
+    try {
+      const { id } = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: failing.url, headers: {}, body: json({}), maxAttempts: 3, errback: `${errback.url}/eb` });
+      const record = await settled(h, id);
+      assert.equal(record.status, 'failed');
+      assert.equal(record.attemptCount, 3);
+      assert.match(record.lastError!, /502.*gave up after 3 attempts/);
+      const [report] = await errback.waitForRequests(1);
+      const body = JSON.parse(report!.body.toString());
+      assert.equal(body.message_id, id);
+      assert.equal(body.status, 'failed');
+      assert.equal(body.attempts, 3);
+      assert.equal(body.last_response.status, 502);
+      assert.equal(body.last_response.body, 'bad gateway');
+      const failed = await h.runtime.dispatcher.list({ status: 'failed', limit: 50 });
+      assert.ok(failed.some((r) => r.id === id));
+    } finally {
+      await failing.close();
+      await errback.close();
+    }
+  });
+
+  it('stops at once on 410 Gone and records why', async () => {
+    const gone = await startSink((_r, res) => {
+      res.statusCode = 410;
+      res.end();
+    });
+    try {
+      const { id } = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: gone.url, headers: {}, body: json({}) });
+      const record = await settled(h, id);
+      assert.equal(record.status, 'failed');
+      assert.equal(record.attemptCount, 1);
+      assert.match(record.lastError!, /410 Gone/);
+      assert.equal(gone.requests.length, 1);
+    } finally {
+      await gone.close();
+    }
+  });
+
+  for (const status of [429, 503]) {
+    it(`honours Retry-After on ${status}`, async () => {
+      let calls = 0;
+      const busy = await startSink((_r, res) => {
+        calls++;
+        if (calls === 1) {
+          res.writeHead(status, { 'retry-after': '1' });
+          res.end();
+        } else res.end('ok');
+      });
+      try {
+        const { id } = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: busy.url, headers: {}, body: json({}) });
+        const record = await settled(h, id, 10_000);
+        assert.equal(record.status, 'delivered');
+        const [first, second] = busy.requests;
+        // The schedule says 30 ms; Retry-After says 1 s, and wins.
+        assert.ok(second!.at - first!.at >= 950, `second attempt came ${second!.at - first!.at} ms after the first`);
+      } finally {
+        await busy.close();
+      }
+    });
+  }
+
+  it('does not follow redirects', async () => {
+    const redirect = await startSink((_r, res) => {
+      res.writeHead(302, { location: `${sink.url}/elsewhere` });
+      res.end();
+    });
+    try {
+      const { id } = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: redirect.url, headers: {}, body: json({}), maxAttempts: 1 });
+      const record = await settled(h, id);
+      assert.equal(record.status, 'failed');
+      assert.match(record.lastError!, /302 redirect.*not followed/);
+      assert.ok(!sink.requests.some((r) => r.url === '/elsewhere'));
+    } finally {
+      await redirect.close();
+    }
+  });
+
+  it('times out a hanging destination per attempt', async () => {
+    const hang = await startSink(() => undefined);
+    try {
+      const { id } = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: hang.url, headers: {}, body: json({}), maxAttempts: 1, timeoutMs: 200 });
+      const record = await settled(h, id);
+      assert.equal(record.status, 'failed');
+      assert.match(record.attempts[0]!.error!, /timed out after 200 ms/);
+    } finally {
+      await hang.close();
+    }
+  });
+
+  it('retries connection errors and reports them', async () => {
+    const gone = await startSink();
+    const url = gone.url;
+    await gone.close();
+    const { id } = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url, headers: {}, body: json({}), maxAttempts: 2 });
+    const record = await settled(h, id);
+    assert.equal(record.status, 'failed');
+    assert.match(record.attempts[0]!.error!, /ECONNREFUSED/);
+  });
+
+  it('POSTs the destination response to the callback', async () => {
+    const api = await startSink((_r, res) => {
+      res.writeHead(201, { 'content-type': 'application/json', 'x-reply': 'r1' });
+      res.end('{"created":true}');
+    });
+    const cb = await startSink();
+    try {
+      const { id } = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: api.url, headers: {}, body: json({}), callback: cb.url });
+      const [report] = await cb.waitForRequests(1);
+      const body = JSON.parse(report!.body.toString());
+      assert.equal(body.message_id, id);
+      assert.equal(body.status, 201);
+      assert.equal(body.headers['x-reply'], 'r1');
+      assert.equal(body.body, '{"created":true}');
+      assert.equal(body.body_encoding, 'utf8');
+    } finally {
+      await api.close();
+      await cb.close();
+    }
+  });
+
+  it('delivers an idempotency key only once', async () => {
+    const before = sink.requests.filter((r) => r.url === '/idem').length;
+    const a = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: `${sink.url}/idem`, headers: {}, body: json({}), idempotencyKey: 'k-1' });
+    const b = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: `${sink.url}/idem`, headers: {}, body: json({}), idempotencyKey: 'k-1' });
+    assert.equal(a.id, b.id);
+    assert.equal(b.duplicate, true);
+    await settled(h, a.id);
+    assert.equal(sink.requests.filter((r) => r.url === '/idem').length - before, 1);
+  });
+
+  it('keeps one slow host from starving the others', async () => {
+    const release: Array<() => void> = [];
+    const slow = await startSink((_r, res) => void release.push(() => res.end('late')));
+    try {
+      const slowIds = [];
+      for (let i = 0; i < 6; i++) slowIds.push((await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: slow.url, headers: {}, body: json({ i }) })).id);
+      await waitFor(() => slow.requests.length >= 2, 'the slow host to hold its two slots');
+      const { id } = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: `${sink.url}/fast`, headers: {}, body: json({}) });
+      const record = await settled(h, id);
+      assert.equal(record.status, 'delivered');
+      // perHostConcurrency is 2: the slow host never had more than two requests open.
+      assert.equal(slow.requests.length, 2);
+      while (release.length || slow.requests.length < 6) {
+        release.shift()?.();
+        await waitFor(() => release.length > 0 || slow.requests.length >= 6, 'next slow request');
+      }
+      release.forEach((r) => r());
+      for (const sid of slowIds) assert.equal((await settled(h, sid)).status, 'delivered');
+    } finally {
+      release.forEach((r) => r());
+      await slow.close();
+    }
+  });
+
+  it('resends a failed message on retryNow', async () => {
+    let ok = false;
+    const flaky = await startSink((_r, res) => {
+      res.statusCode = ok ? 200 : 500;
+      res.end();
+    });
+    try {
+      const { id } = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: flaky.url, headers: {}, body: json({}), maxAttempts: 1 });
+      assert.equal((await settled(h, id)).status, 'failed');
+      ok = true;
+      assert.equal(await h.runtime.dispatcher.retryNow(id), true);
+      const record = await waitFor(async () => {
+        const r = await h.runtime.dispatcher.get(id);
+        return r?.status === 'delivered' ? r : undefined;
+      }, 'the resend to be delivered');
+      assert.equal(record.attemptCount, 2);
+      assert.equal(await h.runtime.dispatcher.retryNow(id), false);
+      assert.equal(await h.runtime.dispatcher.retryNow('msg_unknown'), false);
+    } finally {
+      await flaky.close();
+    }
+  });
+});
+
+describe('SSRF guard', () => {
+  it('refuses literal non-global destinations at enqueue unless allow-listed', async () => {
+    const h = await startTestHookah({ dispatcher: { allowNetworks: ['192.168.7.0/24'] } });
+    try {
+      for (const url of ['http://127.0.0.1/', 'http://10.1.2.3/', 'http://169.254.169.254/latest', 'http://100.64.0.1/', 'http://[::1]/', 'http://[fd00::1]/', 'http://localhost:8080/', 'http://0.0.0.0/', 'ftp://example.com/']) {
+        await assert.rejects(h.runtime.dispatcher.enqueue({ kind: 'dispatch', url, headers: {}, body: Buffer.alloc(0) }), RangeError, url);
+      }
+      // An allow-listed range passes the check (checked directly: nothing may ever connect off loopback).
+      assert.equal(checkDestination(new URL('http://192.168.7.9/'), ['192.168.7.0/24']), undefined);
+      assert.match(checkDestination(new URL('http://192.168.8.9/'), ['192.168.7.0/24'])!, /private address/);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('checks the resolved address at connect time, so DNS names cannot sneak past', async () => {
+    const sink = await startSink();
+    const port = new URL(sink.url).port;
+    const blocked = createGuardedAgent([]);
+    const allowed = createGuardedAgent(['127.0.0.0/8']);
+    try {
+      await assert.rejects(request(`http://localhost:${port}/`, { dispatcher: blocked }), (err: Error & { cause?: Error }) => /loopback address/.test(`${err.message} ${err.cause?.message ?? ''}`));
+      const res = await request(`http://localhost:${port}/`, { dispatcher: allowed });
+      assert.equal(res.statusCode, 200);
+      await res.body.text();
+      assert.equal(sink.requests.length, 1);
+    } finally {
+      await blocked.close();
+      await allowed.close();
+      await sink.close();
+    }
+  });
+});
