@@ -2,15 +2,15 @@ import { EventEmitter } from 'node:events';
 import PQueue from 'p-queue';
 import type { Agent } from 'undici';
 import type { Runtime } from '../runtime.ts';
+import { USER_AGENT } from '../version.ts';
 import { SqliteDeliveryStore } from '../store/sqlite/delivery-store.ts';
 import { performAttempt, type HttpResult } from './attempt.ts';
 import type { AttemptResult, DeliveryStore, PendingDelivery } from './ports.ts';
 import { parseRetryAfter, retryDelay } from './schedule.ts';
 import { standardWebhookHeaders } from './signing.ts';
 import { checkDestination, createGuardedAgent } from './ssrf.ts';
-import type { AttemptRecord, DeliveryOutcome, DeliveryRequest, Dispatcher, DispatcherStats } from './types.ts';
+import type { AttemptRecord, DeliveryOutcome, DeliveryRecord, DeliveryRequest, Dispatcher, DispatcherStats } from './types.ts';
 
-const VERSION = '0.1.0';
 
 /**
  * The durable delivery engine. Work lives in the DeliveryStore; this process
@@ -29,6 +29,9 @@ export class DeliveryEngine implements Dispatcher {
   readonly #claimed = new Set<string>();
   readonly #stopping = new AbortController();
   #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
+  /** True when the last claim filled every slot, so more due work may be waiting. */
+  #backlog = false;
   #pumping = false;
   #pumpAgain = false;
   #started = false;
@@ -69,30 +72,37 @@ export class DeliveryEngine implements Dispatcher {
     if (refused) throw new RangeError(refused);
     const maxAttempts = Math.min(req.maxAttempts ?? cfg.retrySchedule.length, cfg.maxAttempts);
     const timeoutMs = Math.min(req.timeoutMs ?? cfg.timeout, cfg.maxTimeout);
+    const now = Date.now();
+    const nextAttemptAt = now + retryDelay(cfg.retrySchedule, 0, cfg.jitter);
+    // Work due now is inserted already claimed by this process when it has
+    // room, so it starts without another round trip to the store.
+    const claimNow = nextAttemptAt <= now && this.#canTakeMore();
+    const delivery = {
+      kind: req.kind,
+      url: url.href,
+      method: (req.method ?? 'POST').toUpperCase(),
+      headers: req.headers,
+      body: req.body,
+      maxAttempts,
+      timeoutMs,
+      sign: req.sign ?? true,
+      errback: req.errback,
+      callback: req.callback,
+      ref: req.ref,
+      topic: req.topic,
+      eventId: req.eventId,
+      nextAttemptAt,
+    };
     const result = await this.#store.insert(
-      {
-        kind: req.kind,
-        url: url.href,
-        method: (req.method ?? 'POST').toUpperCase(),
-        headers: req.headers,
-        body: req.body,
-        maxAttempts,
-        timeoutMs,
-        sign: req.sign ?? true,
-        errback: req.errback,
-        callback: req.callback,
-        ref: req.ref,
-        topic: req.topic,
-        eventId: req.eventId,
-        nextAttemptAt: Date.now() + retryDelay(cfg.retrySchedule, 0, cfg.jitter),
-      },
+      claimNow ? { ...delivery, leaseUntil: now + this.#leaseMs() } : delivery,
       req.idempotencyKey ? { key: req.idempotencyKey, ttlMs: cfg.idempotencyTtl } : undefined,
     );
     if (!result.duplicate) {
       this.#metrics.enqueued.inc({ kind: req.kind });
-      this.#kick();
+      if (claimNow) this.#schedule({ ...delivery, id: result.id, attemptCount: 0, createdAt: result.createdAt });
+      else this.#wakeAt(nextAttemptAt);
     }
-    return result;
+    return { id: result.id, duplicate: result.duplicate };
   }
 
   get(id: string) {
@@ -109,6 +119,15 @@ export class DeliveryEngine implements Dispatcher {
     return r === 'ok';
   }
 
+  #canTakeMore(): boolean {
+    return this.#started && !this.#stopping.signal.aborted && this.#claimed.size < this.#capacity;
+  }
+
+  #leaseMs(): number {
+    const cfg = this.#rt.config.dispatcher;
+    return Math.max(cfg.lease, cfg.maxTimeout * (cfg.quickRetries + 2));
+  }
+
   onOutcome(listener: (outcome: DeliveryOutcome) => void): () => void {
     this.#outcomes.on('outcome', listener);
     return () => this.#outcomes.off('outcome', listener);
@@ -121,6 +140,7 @@ export class DeliveryEngine implements Dispatcher {
   start(): void {
     if (this.#started) return;
     this.#started = true;
+    this.#backlog = true;
     void this.#store.recoverInFlight(Date.now()).then((n) => {
       if (n > 0) this.#rt.log.info({ module: 'dispatcher', recovered: n }, 'resuming deliveries left in flight by a previous run');
       this.#kick();
@@ -134,6 +154,7 @@ export class DeliveryEngine implements Dispatcher {
     if (this.#stopping.signal.aborted) return;
     this.#stopping.abort();
     clearTimeout(this.#timer);
+    this.#timer = undefined;
     // Work claimed but not started goes back to the store at once.
     this.#global.clear();
     for (const q of this.#hosts.values()) q.clear();
@@ -144,49 +165,60 @@ export class DeliveryEngine implements Dispatcher {
     await this.#agent.close().catch(() => undefined);
   }
 
+  /** Claim due work now (coalesced: one pump at a time). */
   #kick(): void {
     if (!this.#started || this.#stopping.signal.aborted) return;
     if (this.#pumping) {
       this.#pumpAgain = true;
       return;
     }
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
     void this.#pump();
   }
 
   async #pump(): Promise<void> {
     this.#pumping = true;
+    let full = false;
     try {
       do {
         this.#pumpAgain = false;
         const room = this.#capacity - this.#claimed.size;
-        if (room <= 0) return; // a finishing attempt kicks again
+        if (room <= 0) {
+          full = true;
+          break;
+        }
         const now = Date.now();
-        const leaseMs = Math.max(this.#rt.config.dispatcher.lease, this.#rt.config.dispatcher.maxTimeout * 2);
-        const batch = await this.#store.claimDue(now, room, now + leaseMs);
+        const batch = await this.#store.claimDue(now, room, now + this.#leaseMs());
         for (const d of batch) this.#schedule(d);
-        if (batch.length === room) this.#pumpAgain = true;
-      } while (this.#pumpAgain && !this.#stopping.signal.aborted);
+        full = batch.length === room;
+      } while ((this.#pumpAgain || full) && !this.#stopping.signal.aborted);
     } catch (err) {
       this.#rt.log.error({ module: 'dispatcher', err }, 'claiming deliveries failed');
     } finally {
       this.#pumping = false;
     }
-    await this.#armTimer();
+    // Backlog left behind: finishing attempts pull more (see #schedule).
+    this.#backlog = full;
+    if (!full) {
+      const next = await this.#store.nextDueAt().catch(() => undefined);
+      this.#wakeAt(next ?? Date.now() + this.#rt.config.dispatcher.pollInterval);
+    }
   }
 
-  async #armTimer(): Promise<void> {
-    if (this.#stopping.signal.aborted || this.#timer) return;
-    const next = await this.#store.nextDueAt().catch(() => undefined);
-    const poll = this.#rt.config.dispatcher.pollInterval;
-    // Poll even with nothing due: another node (Redis) or a retry request may add work.
-    const wait = next === undefined ? poll : Math.min(Math.max(0, next - Date.now()), poll);
-    if (this.#timer || this.#stopping.signal.aborted) return;
+  /**
+   * Arms the single wake-up timer for `at` unless an earlier one is set. The
+   * poll interval caps every wait: another node (Redis) may add work.
+   */
+  #wakeAt(at: number): void {
+    if (!this.#started || this.#stopping.signal.aborted) return;
+    const capped = Math.min(at, Date.now() + this.#rt.config.dispatcher.pollInterval);
+    if (this.#timer && this.#timerAt <= capped) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = capped;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
+      this.#timerAt = Infinity;
       this.#kick();
-    }, wait);
+    }, Math.max(0, capped - Date.now()));
     this.#timer.unref();
   }
 
@@ -206,7 +238,8 @@ export class DeliveryEngine implements Dispatcher {
       .catch((err) => this.#rt.log.error({ module: 'dispatcher', err, id: d.id }, 'delivery attempt crashed'))
       .finally(() => {
         this.#claimed.delete(d.id);
-        this.#kick();
+        // Refill in batches rather than one claim per finished attempt.
+        if (this.#backlog && this.#claimed.size <= this.#capacity / 2) this.#kick();
       });
   }
 
@@ -215,7 +248,7 @@ export class DeliveryEngine implements Dispatcher {
     const cfg = this.#rt.config.dispatcher;
     const n = d.attemptCount + 1;
     const startedAt = Date.now();
-    const headers: Record<string, string> = { 'user-agent': `hookah/${VERSION}`, ...d.headers };
+    const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...d.headers };
     if (d.sign && cfg.signingSecret) Object.assign(headers, standardWebhookHeaders(cfg.signingSecret, d.id, d.body, startedAt));
     headers['x-hookah-attempt'] = String(n);
 
@@ -267,9 +300,9 @@ export class DeliveryEngine implements Dispatcher {
       if (d.errback) await this.#followUp('errback', d.errback, d, errbackReport(d, n, outcome.error, result));
     }
 
+    if (outcome.status === 'pending') this.#wakeAt(outcome.nextAttemptAt);
     if (this.#outcomes.listenerCount('outcome') > 0) {
-      const record = await this.#store.get(d.id);
-      if (record) this.#outcomes.emit('outcome', { record, attempt, final: outcome.status !== 'pending' } satisfies DeliveryOutcome);
+      this.#outcomes.emit('outcome', { record: toRecord(d, attempt, outcome), attempt, final: outcome.status !== 'pending' } satisfies DeliveryOutcome);
     }
   }
 
@@ -305,6 +338,30 @@ export class DeliveryEngine implements Dispatcher {
       this.#rt.log.error({ module: 'dispatcher', err, id: d.id, url }, `cannot enqueue ${kind}`);
     }
   }
+}
+
+/** The record as it stands after this attempt, built without a store read; `attempts` holds only this attempt. */
+function toRecord(d: PendingDelivery, attempt: AttemptRecord, outcome: AttemptResult): DeliveryRecord {
+  return {
+    id: d.id,
+    kind: d.kind,
+    url: d.url,
+    method: d.method,
+    status: outcome.status,
+    createdAt: d.createdAt,
+    attemptCount: attempt.n,
+    maxAttempts: d.maxAttempts,
+    timeoutMs: d.timeoutMs,
+    nextAttemptAt: outcome.status === 'pending' ? outcome.nextAttemptAt : undefined,
+    deliveredAt: outcome.status === 'delivered' ? outcome.at : undefined,
+    lastError: outcome.status === 'delivered' ? undefined : outcome.error,
+    errback: d.errback,
+    callback: d.callback,
+    ref: d.ref,
+    topic: d.topic,
+    eventId: d.eventId,
+    attempts: [attempt],
+  };
 }
 
 function bodyField(body: Buffer, contentType: string | undefined): { body: string; body_encoding: 'utf8' | 'base64' } {

@@ -20,7 +20,11 @@ export interface PendingDelivery {
   createdAt: number;
 }
 
-export type NewDelivery = Omit<PendingDelivery, 'id' | 'attemptCount' | 'createdAt'> & { nextAttemptAt: number };
+export type NewDelivery = Omit<PendingDelivery, 'id' | 'attemptCount' | 'createdAt'> & {
+  nextAttemptAt: number;
+  /** Insert already claimed by the caller until this time (saves a claim round trip for work due now). */
+  leaseUntil?: number;
+};
 
 /** How an attempt ended, as the store must persist it. */
 export type AttemptResult =
@@ -34,7 +38,7 @@ export type AttemptResult =
  * which is how a crashed worker's deliveries are retried.
  */
 export interface DeliveryStore {
-  insert(delivery: NewDelivery, idempotency?: { key: string; ttlMs: number }): Promise<{ id: string; duplicate: boolean }>;
+  insert(delivery: NewDelivery, idempotency?: { key: string; ttlMs: number }): Promise<{ id: string; duplicate: boolean; createdAt: number }>;
   claimDue(now: number, limit: number, leaseUntil: number): Promise<PendingDelivery[]>;
   finishAttempt(id: string, attempt: AttemptRecord, result: AttemptResult): Promise<void>;
   /** Gives back claimed deliveries that were never started (on shutdown). */

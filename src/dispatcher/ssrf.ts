@@ -17,8 +17,13 @@ export class BlockedAddressError extends Error {
 
 type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
+const parsedAllowLists = new WeakMap<string[], Cidr[]>();
+
+/** Parsed once per allow-list array (config arrays live as long as the server). */
 function parseAllow(allow: string[]): Cidr[] {
-  return allow.map((c) => ipaddr.parseCIDR(c));
+  let cidrs = parsedAllowLists.get(allow);
+  if (!cidrs) parsedAllowLists.set(allow, (cidrs = allow.map((c) => ipaddr.parseCIDR(c))));
+  return cidrs;
 }
 
 /** Why `address` may not be connected to, or undefined when it may. */

@@ -68,6 +68,7 @@ export interface DeliveryRecord {
 
 /** Told after every finished attempt; e.g. the hub ends a subscription on 410. */
 export interface DeliveryOutcome {
+  /** The record as it stands after this attempt; its `attempts` holds only this attempt. */
   record: DeliveryRecord;
   attempt: AttemptRecord;
   final: boolean;

@@ -55,7 +55,7 @@ describe('delivery engine', () => {
     assert.equal(got.headers['webhook-id'], id);
     const verified = new Webhook(SECRET).verify(got.body.toString(), got.headers as Record<string, string>);
     assert.deepEqual(verified, { hello: 'world', n: 1 });
-    const tampered = { ...got.headers, 'webhook-id': 'msg_other' } as Record<string, string>;
+    const tampered = { ...got.headers, 'webhook-id': 'msg_other' } as unknown as Record<string, string>;
     assert.throws(() => new Webhook(SECRET).verify(got.body.toString(), tampered));
   });
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AttemptResult, DeliveryStore, NewDelivery, PendingDelivery } from '../../dispatcher/ports.ts';
 import type { AttemptRecord, DeliveryKind, DeliveryRecord, DeliveryStatus, DispatcherStats } from '../../dispatcher/types.ts';
+import { GroupCommit } from './group-commit.ts';
 import type { SqliteDb } from './open.ts';
 
 interface Row {
@@ -72,7 +73,10 @@ export class SqliteDeliveryStore implements DeliveryStore {
   readonly #findKey;
   readonly #insertAttempt;
   readonly #claimTx;
-  readonly #insertTx;
+  readonly #inserts;
+  readonly #finishes;
+  readonly #release;
+  readonly #nextDue;
 
   constructor(db: SqliteDb) {
     this.#db = db;
@@ -120,9 +124,9 @@ export class SqliteDeliveryStore implements DeliveryStore {
     `);
     this.#insert = db.prepare(
       `INSERT INTO deliveries (id, kind, url, method, headers, body, status, created_at, max_attempts, timeout_ms, sign,
-         next_attempt_at, errback, callback, ref, topic, event_id)
-       VALUES (@id, @kind, @url, @method, @headers, @body, 'pending', @created_at, @max_attempts, @timeout_ms, @sign,
-         @next_attempt_at, @errback, @callback, @ref, @topic, @event_id)`,
+         next_attempt_at, lease_until, errback, callback, ref, topic, event_id)
+       VALUES (@id, @kind, @url, @method, @headers, @body, @status, @created_at, @max_attempts, @timeout_ms, @sign,
+         @next_attempt_at, @lease_until, @errback, @callback, @ref, @topic, @event_id)`,
     );
     this.#findKey = db.prepare<[string, number], { delivery_id: string }>(
       `SELECT delivery_id FROM idempotency_keys WHERE key = ? AND expires_at > ?`,
@@ -135,11 +139,11 @@ export class SqliteDeliveryStore implements DeliveryStore {
       `INSERT OR REPLACE INTO delivery_attempts (delivery_seq, n, started_at, duration_ms, status, error, response_excerpt)
        SELECT seq, @n, @started_at, @duration_ms, @status, @error, @response_excerpt FROM deliveries WHERE id = @id`,
     );
-    this.#insertTx = db.transaction((d: NewDelivery, key?: { key: string; ttlMs: number }) => {
+    const insertOne = (d: NewDelivery, key?: { key: string; ttlMs: number }) => {
       const now = Date.now();
       if (key) {
         const existing = this.#findKey.get(key.key, now);
-        if (existing) return { id: existing.delivery_id, duplicate: true };
+        if (existing) return { id: existing.delivery_id, duplicate: true, createdAt: now };
       }
       const id = `msg_${randomUUID().replaceAll('-', '')}`;
       this.#insert.run({
@@ -154,6 +158,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
         timeout_ms: d.timeoutMs,
         sign: d.sign ? 1 : 0,
         next_attempt_at: d.nextAttemptAt,
+        status: d.leaseUntil === undefined ? 'pending' : 'in_flight',
+        lease_until: d.leaseUntil ?? null,
         errback: d.errback ?? null,
         callback: d.callback ?? null,
         ref: d.ref ?? null,
@@ -161,8 +167,36 @@ export class SqliteDeliveryStore implements DeliveryStore {
         event_id: d.eventId ?? null,
       });
       if (key) this.#insertKey.run(key.key, id, now + key.ttlMs);
-      return { id, duplicate: false };
-    });
+      return { id, duplicate: false, createdAt: now };
+    };
+    const inTransaction = (fn: () => void) => db.transaction(fn)();
+    this.#inserts = new GroupCommit(inTransaction, (i: { d: NewDelivery; key?: { key: string; ttlMs: number } }) => insertOne(i.d, i.key));
+    const setDelivered = db.prepare(
+      `UPDATE deliveries SET attempt_count = ?, lease_until = NULL, status = 'delivered', delivered_at = ?, next_attempt_at = NULL, last_error = NULL WHERE id = ?`,
+    );
+    const setPending = db.prepare(
+      `UPDATE deliveries SET attempt_count = ?, lease_until = NULL, status = 'pending', next_attempt_at = ?, last_error = ? WHERE id = ?`,
+    );
+    const setFailed = db.prepare(
+      `UPDATE deliveries SET attempt_count = ?, lease_until = NULL, status = 'failed', next_attempt_at = NULL, last_error = ? WHERE id = ?`,
+    );
+    const finishOne = (id: string, attempt: AttemptRecord, result: AttemptResult) => {
+      this.#insertAttempt.run({
+        id,
+        n: attempt.n,
+        started_at: attempt.startedAt,
+        duration_ms: attempt.durationMs,
+        status: attempt.status ?? null,
+        error: attempt.error ?? null,
+        response_excerpt: attempt.responseExcerpt ?? null,
+      });
+      if (result.status === 'delivered') setDelivered.run(attempt.n, result.at, id);
+      else if (result.status === 'pending') setPending.run(attempt.n, result.nextAttemptAt, result.error, id);
+      else setFailed.run(attempt.n, result.error, id);
+    };
+    this.#finishes = new GroupCommit(inTransaction, (f: { id: string; attempt: AttemptRecord; result: AttemptResult }) => finishOne(f.id, f.attempt, f.result));
+    this.#release = db.prepare(`UPDATE deliveries SET status = 'pending', lease_until = NULL WHERE id = ? AND status = 'in_flight'`);
+    this.#nextDue = db.prepare<[], { at: number | null }>(`SELECT min(next_attempt_at) AS at FROM deliveries WHERE status = 'pending'`);
     const due = db.prepare<[number, number], Row>(
       `SELECT * FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?`,
     );
@@ -179,7 +213,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   async insert(delivery: NewDelivery, idempotency?: { key: string; ttlMs: number }) {
-    return this.#insertTx(delivery, idempotency);
+    return this.#inserts.submit({ d: delivery, key: idempotency });
   }
 
   async claimDue(now: number, limit: number, leaseUntil: number): Promise<PendingDelivery[]> {
@@ -187,30 +221,11 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   async finishAttempt(id: string, attempt: AttemptRecord, result: AttemptResult): Promise<void> {
-    this.#db.transaction(() => {
-      this.#insertAttempt.run({
-        id,
-        n: attempt.n,
-        started_at: attempt.startedAt,
-        duration_ms: attempt.durationMs,
-        status: attempt.status ?? null,
-        error: attempt.error ?? null,
-        response_excerpt: attempt.responseExcerpt ?? null,
-      });
-      const base = `UPDATE deliveries SET attempt_count = ?, lease_until = NULL, status = ?`;
-      if (result.status === 'delivered') {
-        this.#db.prepare(`${base}, delivered_at = ?, next_attempt_at = NULL, last_error = NULL WHERE id = ?`).run(attempt.n, 'delivered', result.at, id);
-      } else if (result.status === 'pending') {
-        this.#db.prepare(`${base}, next_attempt_at = ?, last_error = ? WHERE id = ?`).run(attempt.n, 'pending', result.nextAttemptAt, result.error, id);
-      } else {
-        this.#db.prepare(`${base}, next_attempt_at = NULL, last_error = ? WHERE id = ?`).run(attempt.n, 'failed', result.error, id);
-      }
-    })();
+    await this.#finishes.submit({ id, attempt, result });
   }
 
   async release(ids: string[]): Promise<void> {
-    const stmt = this.#db.prepare(`UPDATE deliveries SET status = 'pending', lease_until = NULL WHERE id = ? AND status = 'in_flight'`);
-    this.#db.transaction(() => ids.forEach((id) => stmt.run(id)))();
+    this.#db.transaction(() => ids.forEach((id) => this.#release.run(id)))();
   }
 
   /** The SQLite file belongs to one process at a time, so whatever is in flight at start-up is orphaned. */
@@ -254,10 +269,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   async nextDueAt(): Promise<number | undefined> {
-    const row = this.#db
-      .prepare<[], { at: number | null }>(`SELECT min(next_attempt_at) AS at FROM deliveries WHERE status = 'pending'`)
-      .get();
-    return row?.at ?? undefined;
+    return this.#nextDue.get()?.at ?? undefined;
   }
 
   async stats(): Promise<DispatcherStats> {

@@ -1,0 +1,118 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { DeliveryRequest } from '../dispatcher/types.ts';
+import { readRawBody, keptHeaders } from '../http/body.ts';
+import { HttpError } from '../http/errors.ts';
+import type { Runtime } from '../runtime.ts';
+import { SqlitePublishKeys } from '../store/sqlite/publish-keys.ts';
+import { splitDispatchRequest } from './dispatch-body.ts';
+import type { Edge } from './edge.ts';
+import { USER_AGENT } from '../version.ts';
+
+/**
+ * `POST /dispatch`: Hookah's original API. Apps hand over a webhook (and/or a
+ * topic event) and get a 202 once it is on disk; the dispatcher delivers it.
+ */
+
+
+type Outcome = 'accepted' | 'duplicate' | 'rejected' | 'unauthorized' | 'too_large' | 'error';
+
+function outcomeOf(err: unknown): Outcome {
+  const status = err instanceof HttpError ? err.status : ((err as { status?: number }).status ?? 500);
+  if (status === 401 || status === 403) return 'unauthorized';
+  if (status === 413) return 'too_large';
+  return status < 500 ? 'rejected' : 'error';
+}
+
+export function createDispatchEdge(rt: Runtime): Edge {
+  const log = rt.log.child({ module: 'dispatch' });
+  const requests = rt.metrics.counter('hookah_dispatch_requests_total', 'POST /dispatch requests by outcome', ['outcome']);
+  const { dispatcher: limits } = rt.config;
+  const publishKeys = new SqlitePublishKeys(rt.stores.sqlite);
+  const router = new Router();
+
+  async function handle(ctx: Context): Promise<Outcome> {
+    const raw = await readRawBody(ctx, rt.config.server.maxBodyBytes);
+    const split = await splitDispatchRequest(ctx.get('content-type'), raw, ctx.querystring);
+    const params = split.controls.parse(
+      { maxAttempts: limits.maxAttempts, maxTimeoutMs: limits.maxTimeout, allowNetworks: limits.allowNetworks },
+      ctx.get('idempotency-key') || undefined,
+    );
+    const { payload } = split;
+
+    if (params.topic !== undefined) {
+      await rt.auth.authorize(ctx, 'publish', params.topic);
+      await rt.auth.verifyInbound?.(ctx, params.topic, raw);
+    }
+    if (params.url !== undefined) await rt.auth.authorize(ctx, 'publish', params.url);
+
+    let eventId: string | undefined;
+    let duplicate = false;
+    if (params.topic !== undefined) {
+      const key = params.idempotencyKey;
+      const claim = key !== undefined ? publishKeys.claim(key, limits.idempotencyTtl) : { duplicate: false as const };
+      if (claim.duplicate) {
+        duplicate = true;
+        eventId = claim.eventId ?? undefined;
+      } else {
+        const headers = keptHeaders(ctx.headers);
+        delete headers['content-type'];
+        if (payload.contentType) headers['content-type'] = payload.contentType;
+        try {
+          const event = await rt.bus.publish({
+            topic: params.topic,
+            headers,
+            contentType: payload.contentType ?? 'application/octet-stream',
+            body: payload.body,
+            source: 'dispatch',
+            ...(params.event !== undefined ? { type: params.event } : {}),
+          });
+          eventId = event.id;
+        } catch (err) {
+          if (key !== undefined) publishKeys.release(key);
+          throw err;
+        }
+        if (key !== undefined) publishKeys.complete(key, eventId);
+      }
+    }
+
+    let messageId: string | undefined;
+    if (params.url !== undefined) {
+      const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...params.headers };
+      if (payload.contentType) headers['content-type'] = payload.contentType;
+      const request: DeliveryRequest = { kind: 'dispatch', url: params.url, method: params.method, headers, body: payload.body };
+      if (params.maxAttempts !== undefined) request.maxAttempts = params.maxAttempts;
+      if (params.timeoutMs !== undefined) request.timeoutMs = params.timeoutMs;
+      if (params.errback !== undefined) request.errback = params.errback;
+      if (params.callback !== undefined) request.callback = params.callback;
+      if (params.idempotencyKey !== undefined) request.idempotencyKey = params.idempotencyKey;
+      if (params.topic !== undefined) request.topic = params.topic;
+      if (eventId !== undefined) request.eventId = eventId;
+      const queued = await rt.dispatcher.enqueue(request);
+      messageId = queued.id;
+      duplicate ||= queued.duplicate;
+    }
+
+    const statusUrl = messageId !== undefined ? `${rt.publicUrl()}/messages/${encodeURIComponent(messageId)}` : null;
+    const body: Record<string, unknown> = { id: messageId ?? eventId ?? null, status_url: statusUrl, duplicate };
+    if (eventId !== undefined) body.event_id = eventId;
+    ctx.status = 202;
+    if (statusUrl) ctx.set('Location', statusUrl);
+    ctx.body = body;
+    log.debug({ id: messageId, eventId, topic: params.topic, url: params.url, form: split.form, duplicate }, 'dispatch accepted');
+    return duplicate ? 'duplicate' : 'accepted';
+  }
+
+  router.post('/dispatch', async (ctx) => {
+    let outcome: Outcome;
+    try {
+      outcome = await handle(ctx);
+    } catch (err) {
+      requests.inc({ outcome: outcomeOf(err) });
+      throw err;
+    }
+    requests.inc({ outcome });
+  });
+
+  return { name: 'dispatch', router };
+}

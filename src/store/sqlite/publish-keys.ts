@@ -1,0 +1,72 @@
+import type { SqliteDb } from './open.ts';
+
+/**
+ * Idempotency keys of `/dispatch` topic publishes. The dispatcher dedupes
+ * deliveries by key itself; a bus publish has no such memory, so a repeated
+ * `_id` would otherwise publish (and fan out) twice.
+ */
+export interface PublishKeyStore {
+  /**
+   * Reserves `key` for a new publish, or reports the event already published
+   * under it (`eventId` is null while that first publish is still running).
+   */
+  claim(key: string, ttlMs: number, now?: number): { duplicate: false } | { duplicate: true; eventId: string | null };
+  /** Records the event a claimed key published. */
+  complete(key: string, eventId: string): void;
+  /** Gives a key back when its publish failed, so a retry can publish. */
+  release(key: string): void;
+}
+
+const PURGE_EVERY_MS = 60_000;
+
+export class SqlitePublishKeys implements PublishKeyStore {
+  readonly #find;
+  readonly #insert;
+  readonly #complete;
+  readonly #release;
+  readonly #purge;
+  #purgedAt = 0;
+
+  constructor(db: SqliteDb) {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS dispatch_publish_keys (
+        key TEXT PRIMARY KEY,
+        event_id TEXT,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS dispatch_publish_keys_expiry ON dispatch_publish_keys (expires_at);
+    `);
+    // Reservations without an event belong to a process that died mid-publish; a retry must be able to publish.
+    db.prepare('DELETE FROM dispatch_publish_keys WHERE event_id IS NULL').run();
+    this.#find = db.prepare<[string, number], { event_id: string | null }>(
+      'SELECT event_id FROM dispatch_publish_keys WHERE key = ? AND expires_at > ?',
+    );
+    this.#insert = db.prepare(
+      `INSERT INTO dispatch_publish_keys (key, event_id, expires_at) VALUES (?, NULL, ?)
+       ON CONFLICT (key) DO UPDATE SET event_id = NULL, expires_at = excluded.expires_at`,
+    );
+    this.#complete = db.prepare('UPDATE dispatch_publish_keys SET event_id = ? WHERE key = ?');
+    this.#release = db.prepare('DELETE FROM dispatch_publish_keys WHERE key = ? AND event_id IS NULL');
+    this.#purge = db.prepare('DELETE FROM dispatch_publish_keys WHERE expires_at <= ?');
+  }
+
+  claim(key: string, ttlMs: number, now = Date.now()) {
+    if (now - this.#purgedAt > PURGE_EVERY_MS) {
+      this.#purgedAt = now;
+      this.#purge.run(now);
+    }
+    // better-sqlite3 is synchronous, so find-then-insert cannot interleave with another claim.
+    const row = this.#find.get(key, now);
+    if (row) return { duplicate: true as const, eventId: row.event_id };
+    this.#insert.run(key, now + ttlMs);
+    return { duplicate: false as const };
+  }
+
+  complete(key: string, eventId: string): void {
+    this.#complete.run(eventId, key);
+  }
+
+  release(key: string): void {
+    this.#release.run(key);
+  }
+}

@@ -1,0 +1,14 @@
+import { readFileSync } from 'node:fs';
+
+function readVersion(): string {
+  try {
+    // The same relative path works from src/ and from the built dist/.
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export const VERSION = readVersion();
+export const USER_AGENT = `hookah/${VERSION}`;
