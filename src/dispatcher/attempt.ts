@@ -40,37 +40,42 @@ export async function performAttempt(a: HttpAttempt): Promise<HttpResult> {
   const deadline = AbortSignal.timeout(a.timeoutMs);
   const signal = a.signal ? AbortSignal.any([deadline, a.signal]) : deadline;
 
-  return pRetry(
-    async () => {
-      try {
-        const res = await request(a.url, {
-          method: a.method as 'POST',
-          headers,
-          body: a.body,
-          dispatcher: a.agent,
-          signal,
-          headersTimeout: a.timeoutMs,
-          bodyTimeout: a.timeoutMs,
-        });
-        const { body, truncated } = await readBounded(res.body, a.keepBytes);
-        const out: Record<string, string> = {};
-        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
-        return { status: res.statusCode, headers: out, body, truncated };
-      } catch (err) {
-        const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-        if (signal.aborted) {
-          throw new AbortError(deadline.aborted ? `timed out after ${a.timeoutMs} ms` : 'aborted: shutting down');
-        }
-        if (e instanceof BlockedAddressError || e.cause instanceof BlockedAddressError) throw new AbortError(e.cause?.message ?? e.message);
-        const code = e.code ?? e.cause?.code;
-        if (code && QUICK_RETRY_CODES.has(code)) throw e;
-        throw new AbortError(describe(e));
+  const once = async (): Promise<HttpResult> => {
+    try {
+      const res = await request(a.url, {
+        method: a.method as 'POST',
+        headers,
+        body: a.body,
+        dispatcher: a.agent,
+        signal,
+        headersTimeout: a.timeoutMs,
+        bodyTimeout: a.timeoutMs,
+      });
+      const { body, truncated } = await readBounded(res.body, a.keepBytes);
+      const out: Record<string, string> = {};
+      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+      return { status: res.statusCode, headers: out, body, truncated };
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+      if (signal.aborted) {
+        throw new AbortError(deadline.aborted ? `timed out after ${a.timeoutMs} ms` : 'aborted: shutting down');
       }
-    },
-    { retries: a.quickRetries, minTimeout: 50, maxTimeout: 500, factor: 3, signal },
-  ).catch((err: Error & { code?: string; cause?: { code?: string; message?: string } }) => {
-    throw new Error(describe(err));
-  });
+      if (e instanceof BlockedAddressError || e.cause instanceof BlockedAddressError) throw new AbortError(e.cause?.message ?? e.message);
+      const code = e.code ?? e.cause?.code;
+      if (code && QUICK_RETRY_CODES.has(code)) throw e;
+      throw new AbortError(describe(e));
+    }
+  };
+  const fail = (err: unknown): never => {
+    throw new Error(describe(err as Error));
+  };
+  // The common case, a first try that gets an answer, skips p-retry's bookkeeping.
+  try {
+    return await once();
+  } catch (err) {
+    if (err instanceof AbortError || a.quickRetries === 0) return fail(err);
+  }
+  return pRetry(once, { retries: a.quickRetries - 1, minTimeout: 50, maxTimeout: 500, factor: 3, signal }).catch(fail);
 }
 
 function describe(e: Error & { code?: string; cause?: { code?: string; message?: string } }): string {
