@@ -78,9 +78,10 @@ export async function performAttempt(a: HttpAttempt): Promise<HttpResult> {
   return pRetry(once, { retries: a.quickRetries - 1, minTimeout: 50, maxTimeout: 500, factor: 3, signal }).catch(fail);
 }
 
-function describe(e: Error & { code?: string; cause?: { code?: string; message?: string } }): string {
-  const code = e.code ?? e.cause?.code;
-  const message = e.cause?.message && e.cause.message !== e.message ? `${e.message}: ${e.cause.message}` : e.message;
+function describe(e: Error & { code?: string; cause?: unknown }): string {
+  const cause = e.cause as { code?: string; message?: string } | undefined;
+  const code = e.code ?? cause?.code;
+  const message = cause?.message && cause.message !== e.message ? `${e.message}: ${cause.message}` : e.message;
   return code && !message.includes(code) ? `${code}: ${message}` : message;
 }
 
