@@ -1,3 +1,4 @@
+import type { ConfigReload } from './config/reload.ts';
 import type { Config } from './config/schema.ts';
 import type { TopicBus } from './core/bus.ts';
 import type { Dispatcher } from './dispatcher/types.ts';
@@ -19,4 +20,6 @@ export interface Runtime {
   publicUrl(): string;
   /** Aborted when the server starts shutting down; long-lived responses end on it. */
   shutdown: AbortSignal;
+  /** Re-reads the config file (SIGHUP, POST /reload); listeners learn what changed. */
+  reload?: ConfigReload;
 }

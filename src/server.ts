@@ -6,7 +6,10 @@ import { TopicBus } from './core/bus.ts';
 import { createDispatcher } from './dispatcher/engine.ts';
 import { createEdges } from './edges/index.ts';
 import { openAuthorizer, type Authorizer } from './http/auth.ts';
+import { ConfigAuthorizer, buildPolicy } from './auth/authorizer.ts';
+import { createConfigReload, type ConfigSource, type ReloadResult } from './config/reload.ts';
 import { errorMiddleware } from './http/errors.ts';
+import { httpMetrics } from './http/metrics-middleware.ts';
 import { isLoopbackHost } from './net/loopback.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
@@ -17,7 +20,10 @@ export interface StartOptions {
   /** Where logs go; default stdout. */
   logDestination?: NodeJS.WritableStream;
   logger?: Logger;
+  /** Replaces the config-driven authorizer (users, tokens, verifiers from `config.auth`). */
   auth?: Authorizer;
+  /** The file `config` came from, so SIGHUP / POST /reload can re-read it. */
+  configFile?: ConfigSource;
 }
 
 export interface RunningHookah {
@@ -25,14 +31,18 @@ export interface RunningHookah {
   port: number;
   runtime: Runtime;
   server: Server;
+  /** Re-reads the config file; rejects (keeping the running config) when it is invalid. */
+  reload(trigger?: string): Promise<ReloadResult>;
   close(): Promise<void>;
 }
 
 export async function startHookah(config: Config, options: StartOptions = {}): Promise<RunningHookah> {
   const log = options.logger ?? createLogger(config.log.level, options.logDestination);
   const metrics = new Metrics();
-  const stores = await openStores(config);
-  const bus = new TopicBus(stores.events);
+  // Built before storage opens: a bad auth section fails start-up without leaving anything open.
+  const configAuth = options.auth ? undefined : new ConfigAuthorizer(config, log, metrics);
+  const stores = await openStores(config, log);
+  const bus = new TopicBus(stores.events, stores.transport);
   bus.onPublished((e) => metrics.published.inc({ source: e.source }));
   const shutdown = new AbortController();
   let boundUrl = '';
@@ -42,15 +52,31 @@ export async function startHookah(config: Config, options: StartOptions = {}): P
     metrics,
     stores,
     bus,
-    auth: options.auth ?? openAuthorizer,
+    auth: options.auth ?? configAuth ?? openAuthorizer,
     dispatcher: undefined as never,
     publicUrl: () => (config.server.publicUrl ?? boundUrl).replace(/\/+$/, ''),
     shutdown: shutdown.signal,
   };
   rt.dispatcher = createDispatcher(rt);
+  rt.reload = createConfigReload({
+    live: config,
+    source: options.configFile,
+    log,
+    metrics,
+    prepare: configAuth
+      ? [
+          (next) => {
+            // server.* (trusted proxies) is not reloadable, so the policy keeps the running one.
+            const policy = buildPolicy({ ...next, server: config.server });
+            return () => configAuth.install(policy);
+          },
+        ]
+      : [],
+  });
 
   const app = new Koa({ proxy: config.server.trustedProxies.length > 0 });
   app.silent = true;
+  app.use(httpMetrics(metrics));
   app.use(errorMiddleware(log.child({ module: 'http' })));
   const edges = createEdges(rt);
   for (const edge of edges) {
@@ -110,5 +136,5 @@ export async function startHookah(config: Config, options: StartOptions = {}): P
       log.info('stopped');
     })());
 
-  return { url: boundUrl, port, runtime: rt, server, close };
+  return { url: boundUrl, port, runtime: rt, server, close, reload: (trigger = 'api') => rt.reload!.reload(trigger) };
 }

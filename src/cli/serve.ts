@@ -45,7 +45,13 @@ export async function serve(flags: ServeFlags): Promise<void> {
     if (err instanceof ConfigError) fail(err.message);
     throw err;
   }
-  const running = await startHookah(config);
+  let running;
+  try {
+    running = await startHookah(config, configPath ? { configFile: { path: configPath, overrides } } : {});
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -61,6 +67,10 @@ export async function serve(flags: ServeFlags): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // SIGHUP re-reads the config file; a bad file is logged and the running config stays.
+  process.on('SIGHUP', () => {
+    running.reload('SIGHUP').catch(() => undefined);
+  });
 }
 
 function fail(message: string): never {

@@ -62,7 +62,7 @@ export async function readHubInput(
   ctx: Context,
   maxBodyBytes: number,
   defaultMode: HubMode | undefined,
-): Promise<{ kind: 'params'; params: URLSearchParams } | { kind: 'fat'; ping: FatPing }> {
+): Promise<{ kind: 'params'; params: URLSearchParams; raw: Buffer } | { kind: 'fat'; ping: FatPing }> {
   const query = new URLSearchParams(ctx.querystring);
   const rawType = ctx.get('content-type');
   const type = (rawType.split(';')[0] ?? '').trim().toLowerCase();
@@ -89,7 +89,7 @@ export async function readHubInput(
     if (!params.has(key)) for (const v of query.getAll(key)) params.append(key, v);
   }
   if (!params.has('hub.mode') && defaultMode) params.set('hub.mode', defaultMode);
-  return { kind: 'params', params };
+  return { kind: 'params', params, raw: body };
 }
 
 function fatPingTopic(query: URLSearchParams): string {

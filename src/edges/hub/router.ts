@@ -41,7 +41,7 @@ export function addHubRoutes(router: Router, d: HubRouteDeps): void {
     const input = await readHubInput(ctx, d.rt.config.server.maxBodyBytes, defaultMode);
     if (input.kind === 'fat') return fatPing(ctx, d, input.ping);
     const req = parseHubRequest(input.params, d.rt.config.dispatcher.allowNetworks);
-    if (req.mode === 'publish') return publish(ctx, d, req);
+    if (req.mode === 'publish') return publish(ctx, d, req, input.raw);
     return subscription(ctx, d, req);
   };
   router.post('/hub', plainTextErrors, handler(undefined));
@@ -70,8 +70,12 @@ async function subscription(ctx: Context, d: HubRouteDeps, req: SubscriptionRequ
   ctx.body = `${req.mode} request accepted; verification of intent follows`;
 }
 
-async function publish(ctx: Context, d: HubRouteDeps, req: PublishRequest): Promise<void> {
-  for (const topic of req.topics) await d.rt.auth.authorize(ctx, 'publish', topic);
+async function publish(ctx: Context, d: HubRouteDeps, req: PublishRequest, raw: Buffer): Promise<void> {
+  for (const topic of req.topics) {
+    await d.rt.auth.authorize(ctx, 'publish', topic);
+    // A thin ping makes the hub fetch and redistribute: it must pass the topic's inbound verifier like any other publish.
+    await d.rt.auth.verifyInbound?.(ctx, topic, raw);
+  }
   for (const topic of req.topics) if (!d.fetcher.request(topic)) throw busy();
   // PuSH 0.3 answers a publish ping with 204; fetching and distribution follow asynchronously.
   ctx.status = 204;

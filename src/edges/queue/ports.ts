@@ -1,0 +1,39 @@
+/**
+ * The queue edge's own state: who listens to which queue and how far each
+ * client has read. Messages themselves live in the event log (topic
+ * `q/<name>`), so they are durable and streamable like any topic.
+ */
+
+export type ClientState = 'ok' | 'refresh' | 'disconnected';
+
+export interface QueueClient {
+  /** User name ('' when anonymous); client names are unique per user. */
+  user: string;
+  client: string;
+  queue: string;
+  /** Event id the client has read up to (exclusive lower bound of the next read). */
+  cursor: string;
+  /**
+   * `refresh`: messages it had not read were dropped (oversized message); the
+   * next read tells it so. `disconnected`: a reload removed the queue or the
+   * user's permission.
+   */
+  state: ClientState;
+  reason: string | null;
+  createdAt: number;
+}
+
+export interface QueueClientStore {
+  get(user: string, client: string): Promise<QueueClient | undefined>;
+  /** Inserts or replaces the client with this user and name. */
+  put(client: QueueClient): Promise<void>;
+  remove(user: string, client: string): Promise<boolean>;
+  countForUser(user: string): Promise<number>;
+  /** Moves the cursor and clears a pending refresh. */
+  advance(user: string, client: string, cursor: string): Promise<void>;
+  /** Flags every connected client of a queue for a refresh; returns how many. */
+  flagRefresh(queue: string, reason: string): Promise<number>;
+  disconnect(user: string, client: string, reason: string): Promise<void>;
+  /** Connected (not disconnected) clients, for re-checking after a reload. */
+  connected(): Promise<Pick<QueueClient, 'user' | 'client' | 'queue'>[]>;
+}
