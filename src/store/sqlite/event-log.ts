@@ -1,3 +1,4 @@
+import type Database from 'better-sqlite3';
 import type { NewEvent, StoredEvent } from '../../core/event.ts';
 import type { EventLog, ReadQuery, ReadResult, RetentionPolicy, TopicInfo } from '../../core/ports.ts';
 import { isPattern, matchTopic } from '../../core/topic-pattern.ts';
@@ -54,6 +55,10 @@ export class SqliteEventLog implements EventLog {
   readonly #oldestOfTopic;
   readonly #deleteOne;
   readonly #appendTx;
+  /** Prepared once per number of exact topics a read names. */
+  readonly #readByTopics = new Map<number, Database.Statement<unknown[], EventRow>>();
+  readonly #readPage;
+  readonly #allTopics;
 
   constructor(db: SqliteDb, retention: RetentionResolver) {
     this.#db = db;
@@ -92,6 +97,8 @@ export class SqliteEventLog implements EventLog {
       `SELECT id, length(body) AS size FROM events WHERE topic = ? ORDER BY id LIMIT 1`,
     );
     this.#deleteOne = db.prepare(`DELETE FROM events WHERE id = ?`);
+    this.#readPage = db.prepare<[number, number], EventRow>(`SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?`);
+    this.#allTopics = db.prepare<[], TopicRow>(`SELECT * FROM topics`);
     this.#appendTx = db.transaction((event: NewEvent, at: number): number => {
       const info = this.#insert.run({
         topic: event.topic,
@@ -147,15 +154,18 @@ export class SqliteEventLog implements EventLog {
     const wild = query.patterns.filter(isPattern);
     let rows: EventRow[];
     if (wild.length === 0) {
-      const marks = exact.map(() => '?').join(',');
-      rows = this.#db
-        .prepare<unknown[], EventRow>(`SELECT * FROM events WHERE topic IN (${marks}) AND id > ? ORDER BY id LIMIT ?`)
-        .all(...exact, after, query.limit);
+      let stmt = this.#readByTopics.get(exact.length);
+      if (!stmt) {
+        const marks = exact.map(() => '?').join(',');
+        stmt = this.#db.prepare<unknown[], EventRow>(`SELECT * FROM events WHERE topic IN (${marks}) AND id > ? ORDER BY id LIMIT ?`);
+        if (this.#readByTopics.size < 64) this.#readByTopics.set(exact.length, stmt);
+      }
+      rows = stmt.all(...exact, after, query.limit);
     } else {
       // Wildcards are matched in JS over a bounded id range scan.
       rows = [];
       let cursor = after;
-      const page = this.#db.prepare<[number, number], EventRow>(`SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?`);
+      const page = this.#readPage;
       while (rows.length < query.limit) {
         const batch = page.all(cursor, 1000);
         if (batch.length === 0) break;
@@ -168,7 +178,7 @@ export class SqliteEventLog implements EventLog {
     }
     let gap = false;
     if (query.afterId !== undefined) {
-      const topicRows = this.#db.prepare<[], TopicRow>(`SELECT * FROM topics`).all();
+      const topicRows = this.#allTopics.all();
       gap = topicRows.some(
         (t) => t.trimmed_through > after && query.patterns.some((p) => matchTopic(p, t.topic)),
       );
