@@ -16,10 +16,11 @@ export class HttpError extends Error {
 export const badRequest = (reason: string) => new HttpError(400, reason);
 
 /**
- * Turns thrown errors into `{"error": reason}` with the right status. Anything
- * unexpected becomes a 500 without internals, and is logged.
+ * Catches what a handler threw, logs server errors, sets status and headers,
+ * and lets `render` shape the body from a message that is safe to show:
+ * anything unexpected becomes a 500 without internals.
  */
-export function errorMiddleware(log: Logger) {
+export function catchErrors(log: Logger, render: (message: string, err: unknown) => unknown = (message) => ({ error: message })) {
   return async (ctx: Context, next: Next) => {
     try {
       await next();
@@ -30,7 +31,10 @@ export function errorMiddleware(log: Logger) {
       ctx.status = status;
       for (const [k, v] of Object.entries(e.headers ?? {})) ctx.set(k, v);
       const exposed = e instanceof HttpError || (e.expose ?? status < 500);
-      ctx.body = { error: exposed ? e.message : 'internal error' };
+      ctx.body = render(exposed ? e.message : 'internal error', err);
     }
   };
 }
+
+/** Hookah's error shape: `{"error": reason}`. */
+export const errorMiddleware = (log: Logger) => catchErrors(log);

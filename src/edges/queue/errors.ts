@@ -1,5 +1,4 @@
-import type { Context, Next } from 'koa';
-import { HttpError } from '../../http/errors.ts';
+import { catchErrors, HttpError } from '../../http/errors.ts';
 import type { Logger } from '../../log.ts';
 
 /**
@@ -18,18 +17,5 @@ export class QueueError extends HttpError {
 }
 
 export function queueErrors(log: Logger) {
-  return async (ctx: Context, next: Next) => {
-    try {
-      await next();
-    } catch (err) {
-      const e = err as Error & { status?: number; statusCode?: number; expose?: boolean; headers?: Record<string, string> };
-      const status = e instanceof HttpError ? e.status : (e.status ?? e.statusCode ?? 500);
-      if (status >= 500) log.error({ err: e, path: ctx.path }, 'queue request failed');
-      const exposed = e instanceof HttpError || (e.expose ?? status < 500);
-      const message = exposed ? e.message : 'internal error';
-      ctx.status = status;
-      for (const [k, v] of Object.entries(e.headers ?? {})) ctx.set(k, v);
-      ctx.body = { message, refresh: e instanceof QueueError ? e.refresh : false, error: message };
-    }
-  };
+  return catchErrors(log, (message, err) => ({ message, refresh: err instanceof QueueError ? err.refresh : false, error: message }));
 }
