@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../config/duration.ts';
+import { parseSse, type SseEvent } from '../http/sse-parser.ts';
 
 interface TailFlags {
   server?: string;
@@ -9,11 +10,6 @@ interface TailFlags {
   authToken?: string;
 }
 
-interface SseEvent {
-  event: string;
-  data: string;
-  id: string | undefined;
-}
 
 interface Envelope {
   id: string;
@@ -83,7 +79,7 @@ export async function tail(topics: string[], flags: TailFlags): Promise<void> {
         }
         failures = 0;
         note(`following ${topics.join(', ')} on ${base}${lastId ? ` after ${lastId}` : ''}`);
-        for await (const event of readSse(res.body)) {
+        for await (const event of parseSse(res.body as unknown as AsyncIterable<Uint8Array>)) {
           if (event.event === 'retry') {
             if (retryMs === undefined) delay = Number(event.data);
             continue;
@@ -107,44 +103,6 @@ export async function tail(topics: string[], flags: TailFlags): Promise<void> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-  }
-}
-
-/**
- * A small SSE parser (the event-stream format of the HTML standard): fields
- * up to a blank line make one event. `retry:` is surfaced as its own event.
- */
-export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
-  const decoder = new TextDecoder();
-  let buffer = '';
-  let data: string[] = [];
-  let event = '';
-  let id: string | undefined;
-  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-    let text = buffer + decoder.decode(chunk, { stream: true });
-    // A trailing CR may be the first half of a CRLF split across chunks.
-    const heldCr = text.endsWith('\r');
-    if (heldCr) text = text.slice(0, -1);
-    const lines = text.split(/\r\n|\r|\n/);
-    buffer = (lines.pop() ?? '') + (heldCr ? '\r' : '');
-    for (const line of lines) {
-      if (line === '') {
-        if (data.length > 0) yield { event: event || 'message', data: data.join('\n'), id };
-        data = [];
-        event = '';
-        id = undefined;
-        continue;
-      }
-      if (line.startsWith(':')) continue;
-      const colon = line.indexOf(':');
-      const field = colon < 0 ? line : line.slice(0, colon);
-      let value = colon < 0 ? '' : line.slice(colon + 1);
-      if (value.startsWith(' ')) value = value.slice(1);
-      if (field === 'data') data.push(value);
-      else if (field === 'event') event = value;
-      else if (field === 'id' && !value.includes('\0')) id = value;
-      else if (field === 'retry' && /^\d+$/.test(value)) yield { event: 'retry', data: value, id: undefined };
-    }
   }
 }
 

@@ -1,10 +1,7 @@
+import { parseSse, type SseEvent } from '../../src/http/sse-parser.ts';
 import { apiUrl } from './api.ts';
 
-export interface SseMessage {
-  event: string;
-  data: string;
-  id: string | undefined;
-}
+export type SseMessage = SseEvent;
 
 export type TailState = { kind: 'connecting' } | { kind: 'live' } | { kind: 'retrying'; reason: string; inMs: number } | { kind: 'failed'; reason: string };
 
@@ -53,7 +50,7 @@ export function followTopics(topics: string[], handlers: TailHandlers): () => vo
         }
         failures = 0;
         handlers.onState({ kind: 'live' });
-        for await (const msg of readSse(res.body, stop.signal)) {
+        for await (const msg of parseSse(chunksOf(res.body, stop.signal))) {
           if (msg.event === 'retry') {
             delay = Number(msg.data) || delay;
             continue;
@@ -79,43 +76,16 @@ export function followTopics(topics: string[], handlers: TailHandlers): () => vo
   return () => stop.abort();
 }
 
-/** The event-stream format of the HTML standard: fields up to a blank line make one event. */
-async function* readSse(body: ReadableStream<Uint8Array>, signal: AbortSignal): AsyncGenerator<SseMessage> {
+/** A fetch body as chunks, cancelled when `signal` aborts. */
+async function* chunksOf(body: ReadableStream<Uint8Array>, signal: AbortSignal): AsyncGenerator<Uint8Array> {
   const reader = body.getReader();
-  const decoder = new TextDecoder();
   const cancel = () => void reader.cancel().catch(() => {});
   signal.addEventListener('abort', cancel, { once: true });
-  let buffer = '';
-  let data: string[] = [];
-  let event = '';
-  let id: string | undefined;
   try {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
-      let text = buffer + decoder.decode(value, { stream: true });
-      const heldCr = text.endsWith('\r');
-      if (heldCr) text = text.slice(0, -1);
-      const lines = text.split(/\r\n|\r|\n/);
-      buffer = (lines.pop() ?? '') + (heldCr ? '\r' : '');
-      for (const line of lines) {
-        if (line === '') {
-          if (data.length > 0) yield { event: event || 'message', data: data.join('\n'), id };
-          data = [];
-          event = '';
-          id = undefined;
-          continue;
-        }
-        if (line.startsWith(':')) continue;
-        const colon = line.indexOf(':');
-        const field = colon < 0 ? line : line.slice(0, colon);
-        let v = colon < 0 ? '' : line.slice(colon + 1);
-        if (v.startsWith(' ')) v = v.slice(1);
-        if (field === 'data') data.push(v);
-        else if (field === 'event') event = v;
-        else if (field === 'id' && !v.includes('\0')) id = v;
-        else if (field === 'retry' && /^\d+$/.test(v)) yield { event: 'retry', data: v, id: undefined };
-      }
+      yield value;
     }
   } finally {
     signal.removeEventListener('abort', cancel);
