@@ -45,8 +45,20 @@ export function blockedReason(address: string, allow: Cidr[]): string | undefine
 export function checkDestination(url: URL, allow: string[]): string | undefined {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return `only http and https destinations are supported, got ${url.protocol}`;
   if (url.username || url.password) return 'credentials in the destination URL are not supported; use a header';
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  const cidrs = parseAllow(allow);
+  // The same few hosts are checked on every ingest and every attempt.
+  let cache = hostVerdicts.get(allow);
+  if (!cache) hostVerdicts.set(allow, (cache = new Map()));
+  const known = cache.get(url.hostname);
+  if (known !== undefined) return known || undefined;
+  const verdict = checkHost(url.hostname.replace(/^\[|\]$/g, ''), parseAllow(allow));
+  if (cache.size >= 1024) cache.clear();
+  cache.set(url.hostname, verdict ?? '');
+  return verdict;
+}
+
+const hostVerdicts = new WeakMap<string[], Map<string, string>>();
+
+function checkHost(host: string, cidrs: Cidr[]): string | undefined {
   if (ipaddr.isValid(host)) return blockedReason(host, cidrs);
   if (host === 'localhost' || host.endsWith('.localhost')) return blockedReason('127.0.0.1', cidrs);
   return undefined;
