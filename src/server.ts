@@ -92,10 +92,19 @@ export async function startHookah(config: Config, options: StartOptions = {}): P
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.server.port, config.server.address, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.server.port, config.server.address, () => resolve());
+    });
+  } catch (err) {
+    // e.g. the port is taken: release what was opened, or Redis connections keep the process alive.
+    shutdown.abort();
+    for (const edge of edges) await edge.close?.();
+    await rt.dispatcher.stop(0);
+    await stores.close();
+    throw err;
+  }
   const { port } = server.address() as AddressInfo;
   const host = config.server.address.includes(':') ? `[${config.server.address}]` : config.server.address;
   boundUrl = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { duration } from './duration.ts';
+import { authSection, rateLimitSection } from '../auth/config-schema.ts';
+import { queuesSection } from '../edges/queue/config-schema.ts';
 
 const cidr = z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, 'expected a CIDR such as 10.0.0.0/8 or ::1/128');
 
@@ -38,7 +40,11 @@ export const configSchema = z
         path: z.string().default('./hookah.db'),
         /** normal: survives a process crash; full: also survives power loss. */
         durability: z.enum(['normal', 'full']).default('normal'),
-        redisUrl: z.string().optional(),
+        redisUrl: z.string().regex(/^rediss?:\/\//, 'expected redis://[user:password@]host[:port][/db] or rediss://…').optional(),
+        /** Prefix of every Redis key and channel, so several Hookah clusters can share one Redis. */
+        redisPrefix: z.string().min(1).max(64).regex(/^[^\s*?[\]]+$/, 'no whitespace or glob characters').default('hookah:'),
+        /** How long a starting node waits for Redis to answer before giving up. */
+        redisConnectTimeout: duration.prefault('30s'),
       })
       .strict()
       .prefault({}),
@@ -105,9 +111,63 @@ export const configSchema = z
         allowCallbacks: z.array(z.string()).default([]),
         fetchTimeout: duration.prefault('15s'),
         maxFetchBytes: z.number().int().positive().default(10 * 1024 * 1024),
+        /** How often subscriptions past their lease are deleted (they stop receiving at expiry regardless). */
+        sweepInterval: duration.prefault('60s'),
+        /** Verifications and topic fetches waiting to run; beyond this new requests get 503. */
+        maxPending: z.number().int().positive().max(1_000_000).default(10_000),
+        /** Verifications and topic fetches running at once. */
+        concurrency: z.number().int().positive().max(1000).default(16),
       })
       .strict()
       .prefault({}),
+    tunnel: z
+      .object({
+        /** How long a webhook sender waits for the tunnel client's answer (then 504); also the idle bound while a response streams. */
+        requestTimeout: duration.prefault('30s'),
+        /** Largest request or response body carried through a tunnel (413 / 502 beyond). */
+        maxBodyBytes: z.number().int().positive().max(256 * 1024 * 1024).default(10 * 1024 * 1024),
+        /** With no client connected: `queue` stores the request and answers 202, `reject` answers 503. */
+        offline: z.enum(['queue', 'reject']).default('queue'),
+        queue: z
+          .object({
+            maxCount: z.number().int().positive().max(1_000_000).default(1000),
+            maxBytes: z.number().int().positive().default(64 * 1024 * 1024),
+            /** Across all channels, so many channels cannot fill the disk together. */
+            maxTotalBytes: z.number().int().positive().default(1024 * 1024 * 1024),
+            /** Pause before replaying again when the client could not reach its target. */
+            retryInterval: duration.prefault('5s'),
+          })
+          .strict()
+          .prefault({}),
+        /** Several clients on one channel: `balance` round-robins requests, `broadcast` sends each to all (first answer wins). */
+        multiClient: z.enum(['balance', 'broadcast']).default('balance'),
+        /** A channel (and a gateway session) unused this long is deleted with its queue. */
+        channelTtl: duration.prefault('30d'),
+        maxChannels: z.number().int().positive().max(10_000_000).default(10_000),
+        maxClientsPerChannel: z.number().int().positive().max(1000).default(8),
+        /** Requests waiting for an answer on one channel; beyond this senders get 503. */
+        maxInFlight: z.number().int().positive().max(100_000).default(256),
+        /** WebSocket ping interval; a peer that misses a whole interval is dropped. */
+        keepAlive: duration.prefault('30s'),
+        gateway: z
+          .object({
+            maxConnections: z.number().int().positive().max(1_000_000).default(10_000),
+            /** Topic patterns one gateway connection may subscribe to. */
+            maxSubscriptions: z.number().int().positive().max(10_000).default(64),
+            /** Unsent bytes queued to one connection before it is dropped as too slow. */
+            maxBufferBytes: z.number().int().positive().default(4 * 1024 * 1024),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    /** Users, tokens, permissions and inbound verification (see docs/security.md). */
+    auth: authSection,
+    /** Token buckets on ingest (publish), per source IP and per credential. */
+    rateLimit: rateLimitSection,
+    /** Webhook queues (POST /q/:name, see docs/queue.md); a queue is the topic q/<name>. */
+    queues: queuesSection,
   })
   .strict();
 

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { NewEvent, StoredEvent } from './event.ts';
 import type { EventLog } from './ports.ts';
 import { isPattern, matchTopic } from './topic-pattern.ts';
+import type { BusTransport } from './transport.ts';
 
 export type Listener = (event: StoredEvent) => void;
 
@@ -41,13 +42,30 @@ export class TopicBus {
   readonly #wild = new Set<Subscription>();
   readonly #hooks: PublishHook[] = [];
   readonly #events = new EventEmitter();
+  readonly #transport: BusTransport | undefined;
+  /** Local subscriptions per pattern, so the transport is told only when the first arrives or the last leaves. */
+  readonly #watched = new Map<string, number>();
+  readonly #unwatchLater = new Set<string>();
+  #unwatchTimer: NodeJS.Immediate | undefined;
 
-  constructor(log: EventLog) {
+  /** With a transport (scale-out), events published on other nodes reach this node's subscribers too. */
+  constructor(log: EventLog, transport?: BusTransport) {
     this.#log = log;
+    this.#transport = transport;
+    transport?.onRemote((event) => this.emitLocal(event));
   }
 
   get log(): EventLog {
     return this.#log;
+  }
+
+  /**
+   * True when other nodes publish to the same log (scale-out): this node's
+   * own publishes (`onPublished`) are then not all there is, so anything
+   * that needs the newest id must ask the log.
+   */
+  get clustered(): boolean {
+    return this.#transport !== undefined;
   }
 
   addPublishHook(hook: PublishHook): void {
@@ -62,7 +80,10 @@ export class TopicBus {
   async publish(input: NewEvent): Promise<StoredEvent> {
     const event = await this.#log.append(input);
     for (const hook of this.#hooks) await hook(event);
-    this.emitLocal(event);
+    this.#events.emit('published', event);
+    if (this.#transport) await this.#transport.broadcast(event);
+    // A transport that echoes delivers this event in the cluster-wide order instead.
+    if (!this.#transport?.echoesLocal) this.emitLocal(event);
     return event;
   }
 
@@ -71,7 +92,6 @@ export class TopicBus {
    * scale-out transport can feed events published on other nodes.
    */
   emitLocal(event: StoredEvent): void {
-    this.#events.emit('published', event);
     const exact = this.#exact.get(event.topic);
     if (exact) for (const sub of [...exact]) safeCall(sub.listener, event);
     for (const sub of [...this.#wild]) {
@@ -81,6 +101,7 @@ export class TopicBus {
 
   subscribe(patterns: string[], listener: Listener, kind: SubscriberKind): () => void {
     const sub: Subscription = { patterns, listener, kind };
+    this.#watch(patterns);
     const wild = patterns.some(isPattern);
     if (wild) this.#wild.add(sub);
     else
@@ -89,7 +110,11 @@ export class TopicBus {
         if (!set) this.#exact.set(topic, (set = new Set()));
         set.add(sub);
       }
+    let active = true;
     return () => {
+      if (!active) return;
+      active = false;
+      this.#unwatch(patterns);
       if (wild) this.#wild.delete(sub);
       else
         for (const topic of patterns) {
@@ -109,9 +134,15 @@ export class TopicBus {
   async follow(patterns: string[], listener: Listener, options: FollowOptions): Promise<() => void> {
     if (options.afterId === undefined) return this.subscribe(patterns, listener, options.kind);
     let held: StoredEvent[] | undefined = [];
+    // An event can be readable before it is announced live (another node published it, or this
+    // node's publish hooks still run): one the replay delivered is dropped when it arrives live.
+    let replayed: Set<string> | undefined;
     const unsubscribe = this.subscribe(
       patterns,
-      (event) => (held ? held.push(event) : listener(event)),
+      (event) => {
+        if (held) held.push(event);
+        else if (!replayed?.delete(event.id)) listener(event);
+      },
       options.kind,
     );
     try {
@@ -123,6 +154,7 @@ export class TopicBus {
         listener(event);
         last = event.id;
       }
+      replayed = new Set(events.slice(-1000).map((e) => e.id));
       const pending = held;
       held = undefined;
       for (const event of pending) if (this.#log.compareIds(event.id, last) > 0) listener(event);
@@ -131,6 +163,57 @@ export class TopicBus {
       throw err;
     }
     return unsubscribe;
+  }
+
+  /**
+   * Resolves once the transport has set up every pattern subscribed so far,
+   * catch-up included (at once without a transport). Nobody has to wait for
+   * it to avoid losing events (the transport's catch-up covers the setup
+   * window); it tells tests and tools that remote delivery is established.
+   */
+  async ready(): Promise<void> {
+    await Promise.all([...this.#settling]);
+  }
+
+  readonly #settling = new Set<Promise<void>>();
+
+  #watch(patterns: string[]): void {
+    if (!this.#transport) return;
+    for (const p of new Set(patterns)) {
+      const n = this.#watched.get(p) ?? 0;
+      this.#watched.set(p, n + 1);
+      // Re-subscribed before the deferred unwatch ran: the transport never stopped receiving it.
+      if (this.#unwatchLater.delete(p)) continue;
+      if (n > 0) continue;
+      // A failed watch is retried by the transport when it reconnects; nothing to do here.
+      const settling: Promise<void> = this.#transport.watch(p).then(
+        () => void this.#settling.delete(settling),
+        () => void this.#settling.delete(settling),
+      );
+      this.#settling.add(settling);
+    }
+  }
+
+  #unwatch(patterns: string[]): void {
+    if (!this.#transport) return;
+    for (const p of new Set(patterns)) {
+      const n = (this.#watched.get(p) ?? 1) - 1;
+      if (n > 0) {
+        this.#watched.set(p, n);
+        continue;
+      }
+      this.#watched.delete(p);
+      // Deferred a tick: a subscriber that swaps its subscription (unsubscribe, then
+      // subscribe again) must not open a window in which remote events are missed.
+      this.#unwatchLater.add(p);
+    }
+    if (this.#unwatchLater.size > 0 && !this.#unwatchTimer) {
+      this.#unwatchTimer = setImmediate(() => {
+        this.#unwatchTimer = undefined;
+        for (const p of this.#unwatchLater) this.#transport!.unwatch(p);
+        this.#unwatchLater.clear();
+      });
+    }
   }
 
   /** Subscriber counts by kind, optionally only those that would receive `topic`. */

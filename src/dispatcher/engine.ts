@@ -3,7 +3,6 @@ import PQueue from 'p-queue';
 import type { Agent } from 'undici';
 import type { Runtime } from '../runtime.ts';
 import { USER_AGENT } from '../version.ts';
-import { SqliteDeliveryStore } from '../store/sqlite/delivery-store.ts';
 import { performAttempt, type HttpResult } from './attempt.ts';
 import type { AttemptResult, DeliveryStore, PendingDelivery } from './ports.ts';
 import { parseRetryAfter, retryDelay } from './schedule.ts';
@@ -396,5 +395,6 @@ function errbackReport(d: PendingDelivery, attempts: number, error: string, last
 }
 
 export function createDispatcher(rt: Runtime): Dispatcher {
-  return new DeliveryEngine(rt, new SqliteDeliveryStore(rt.stores.sqlite));
+  // The store comes with the storage driver (SQLite file or shared Redis).
+  return new DeliveryEngine(rt, rt.stores.deliveries);
 }

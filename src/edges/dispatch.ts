@@ -4,7 +4,6 @@ import type { DeliveryRequest } from '../dispatcher/types.ts';
 import { readRawBody, keptHeaders } from '../http/body.ts';
 import { HttpError } from '../http/errors.ts';
 import type { Runtime } from '../runtime.ts';
-import { SqlitePublishKeys } from '../store/sqlite/publish-keys.ts';
 import { splitDispatchRequest } from './dispatch-body.ts';
 import type { Edge } from './edge.ts';
 import { USER_AGENT } from '../version.ts';
@@ -28,7 +27,7 @@ export function createDispatchEdge(rt: Runtime): Edge {
   const log = rt.log.child({ module: 'dispatch' });
   const requests = rt.metrics.counter('hookah_dispatch_requests_total', 'POST /dispatch requests by outcome', ['outcome']);
   const { dispatcher: limits } = rt.config;
-  const publishKeys = new SqlitePublishKeys(rt.stores.sqlite);
+  const publishKeys = rt.stores.publishKeys;
   const router = new Router();
 
   async function handle(ctx: Context): Promise<Outcome> {
@@ -50,7 +49,7 @@ export function createDispatchEdge(rt: Runtime): Edge {
     let duplicate = false;
     if (params.topic !== undefined) {
       const key = params.idempotencyKey;
-      const claim = key !== undefined ? publishKeys.claim(key, limits.idempotencyTtl) : { duplicate: false as const };
+      const claim = key !== undefined ? await publishKeys.claim(key, limits.idempotencyTtl) : { duplicate: false as const };
       if (claim.duplicate) {
         duplicate = true;
         eventId = claim.eventId ?? undefined;
@@ -69,10 +68,10 @@ export function createDispatchEdge(rt: Runtime): Edge {
           });
           eventId = event.id;
         } catch (err) {
-          if (key !== undefined) publishKeys.release(key);
+          if (key !== undefined) await publishKeys.release(key);
           throw err;
         }
-        if (key !== undefined) publishKeys.complete(key, eventId);
+        if (key !== undefined) await publishKeys.complete(key, eventId);
       }
     }
 

@@ -3,6 +3,20 @@ import type { EventLog, RetentionPolicy } from '../core/ports.ts';
 import { matchTopic } from '../core/topic-pattern.ts';
 import { openSqlite, type SqliteDb } from './sqlite/open.ts';
 import { SqliteEventLog } from './sqlite/event-log.ts';
+import type { SubscriptionStore } from '../hub/ports.ts';
+import { SqliteSubscriptionStore } from './sqlite/subscription-store.ts';
+import type { ChannelStore } from '../edges/tunnel/ports.ts';
+import { SqliteChannelStore } from './sqlite/channel-store.ts';
+import type { BusTransport } from '../core/transport.ts';
+import type { DeliveryStore } from '../dispatcher/ports.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { SqliteDeliveryStore } from './sqlite/delivery-store.ts';
+import { SqlitePublishKeys } from './sqlite/publish-keys.ts';
+import type { QueueClientStore } from '../edges/queue/ports.ts';
+import { queueRetention } from '../edges/queue/limits.ts';
+import { SqliteQueueClients } from './sqlite/queue-clients.ts';
+import { openRedisStores, unavailableUnderRedis } from './redis/open.ts';
+import type { AsyncPublishKeyStore } from './redis/publish-keys.ts';
 
 /**
  * Every stateful part of Hookah, behind ports. Subsystems that need storage
@@ -11,14 +25,33 @@ import { SqliteEventLog } from './sqlite/event-log.ts';
 export interface Stores {
   driver: 'sqlite' | 'redis';
   events: EventLog;
-  /** The embedded database, for SQLite adapters of other subsystems. */
+  /** WebSub hub subscriptions. */
+  subscriptions: SubscriptionStore;
+  /** Tunnel channels, their offline queues and gateway sessions. */
+  channels: ChannelStore;
+  /**
+   * The embedded database, for SQLite adapters of other subsystems. Only
+   * with the sqlite driver: under redis, reading it throws an error naming
+   * the missing Redis adapter, so such a subsystem fails at start-up instead
+   * of keeping node-local state.
+   */
   sqlite: SqliteDb;
+  /** The dispatcher's durable delivery queue. */
+  deliveries: DeliveryStore;
+  /** Idempotency keys of topic publishes (`/dispatch?_topic=…` with an idempotency key). */
+  publishKeys: AsyncPublishKeyStore;
+  /** Cross-node fan-out for the topic bus; absent on a single node (sqlite). */
+  transport?: BusTransport;
+  /** Webhook-queue clients and read cursors (the messages are topic q/<name>). */
+  queueClients: QueueClientStore;
   close(): Promise<void>;
 }
 
 export function retentionFor(config: Config): (topic: string) => RetentionPolicy {
   const base: RetentionPolicy = { maxCount: config.backlog.maxCount, maxBytes: config.backlog.maxBytes, maxAgeMs: config.backlog.maxAge };
   return (topic) => {
+    const queue = queueRetention(config, topic);
+    if (queue) return queue;
     const rule = config.backlog.topics.find((t) => matchTopic(t.pattern, topic));
     if (!rule) return base;
     return {
@@ -29,15 +62,38 @@ export function retentionFor(config: Config): (topic: string) => RetentionPolicy
   };
 }
 
-export async function openStores(config: Config): Promise<Stores> {
+export async function openStores(config: Config, log: Logger = createLogger(config.log.level)): Promise<Stores> {
   if (config.storage.driver === 'redis') {
-    throw new Error('the redis storage driver is not available in this build yet; use the embedded sqlite driver');
+    const r = await openRedisStores(config, retentionFor(config), log);
+    return {
+      driver: 'redis',
+      get sqlite(): SqliteDb {
+        // Name the caller: that is the subsystem still missing its Redis adapter.
+        const caller = new Error().stack?.split('\n').find((l) => /\/src\//.test(l) && !/\/src\/store\//.test(l))?.trim();
+        throw new Error(
+          `a subsystem that only has an SQLite adapter was started with storage.driver redis${caller ? ` (${caller})` : ''}; it needs a Redis adapter (see docs/scale-out.md)`,
+        );
+      },
+      events: r.events,
+      deliveries: r.deliveries,
+      subscriptions: r.subscriptions,
+      publishKeys: r.publishKeys,
+      channels: unavailableUnderRedis<ChannelStore>('tunnel channels'),
+      queueClients: r.queueClients,
+      transport: r.transport,
+      close: () => r.close(),
+    };
   }
   const db = openSqlite(config.storage.path, config.storage.durability);
   return {
     driver: 'sqlite',
     sqlite: db,
+    deliveries: new SqliteDeliveryStore(db),
+    publishKeys: new SqlitePublishKeys(db),
     events: new SqliteEventLog(db, retentionFor(config)),
+    subscriptions: new SqliteSubscriptionStore(db),
+    channels: new SqliteChannelStore(db),
+    queueClients: new SqliteQueueClients(db),
     async close() {
       db.close();
     },

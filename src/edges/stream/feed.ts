@@ -15,6 +15,7 @@ export interface FeedTarget {
 
 const PAGE = 100;
 const MAX_HELD_EVENTS = 10_000;
+const MAX_REPLAYED_IDS = 1000;
 
 /**
  * Backlog replay then live delivery for one connection. Unlike
@@ -36,6 +37,13 @@ export class Feed {
   #heldBytes = 0;
   #drops = 0;
   #stopped = false;
+  /**
+   * Ids the replay delivered (the most recent MAX_REPLAYED_IDS). An event can
+   * be readable in the log before it is announced live (published on another
+   * node, or while this node's publish hooks still run), so it may arrive
+   * live after the switch to live; it is dropped then, once.
+   */
+  #replayed: Set<string> | undefined;
 
   constructor(bus: TopicBus, kind: SubscriberKind, target: FeedTarget, maxHeldBytes: number) {
     this.#bus = bus;
@@ -81,7 +89,10 @@ export class Feed {
   #onLive(event: StoredEvent): void {
     if (this.#stopped || this.#target.closed) return;
     const held = this.#held;
-    if (!held) return this.#target.deliver(event);
+    if (!held) {
+      if (this.#replayed?.delete(event.id)) return;
+      return this.#target.deliver(event);
+    }
     held.push(event);
     this.#heldBytes += event.body.length;
     if (this.#heldBytes > this.#maxHeldBytes || held.length > MAX_HELD_EVENTS) {
@@ -105,6 +116,8 @@ export class Feed {
     const log = this.#bus.log;
     let cursor = afterId;
     let gapReported = false;
+    const replayed = new Set<string>();
+    this.#replayed = replayed;
     for (;;) {
       const drops = this.#drops;
       const { events, gap } = await log.read({ patterns: this.#patterns, afterId: cursor, limit: PAGE });
@@ -117,6 +130,8 @@ export class Feed {
         if (!(await this.#pace())) return;
         this.#target.deliver(event);
         cursor = event.id;
+        replayed.add(event.id);
+        if (replayed.size > MAX_REPLAYED_IDS) replayed.delete(replayed.values().next().value!);
       }
       if (events.length === PAGE || this.#drops !== drops) continue;
       // The log is exhausted; everything since is in the held queue.

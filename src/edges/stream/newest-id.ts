@@ -18,6 +18,8 @@ export class NewestId {
   }
 
   async get(): Promise<string | undefined> {
+    // Other nodes publish to the same log; only the log knows the newest id.
+    if (this.#bus.clustered) return this.#bus.log.lastId();
     if (!this.#known) {
       const id = await this.#bus.log.lastId();
       // A publish may have landed while the store answered; it is newer.

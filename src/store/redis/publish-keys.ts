@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../../log.ts';
+import { guard, LuaScript, type RedisClient } from './connection.ts';
+
+type Claim = { duplicate: false } | { duplicate: true; eventId: string | null };
+
+/**
+ * Idempotency keys of `/dispatch` topic publishes, shared by every node, so a
+ * retried publish is recognised whichever node it reaches. Same contract as
+ * the SQLite PublishKeyStore, but asynchronous.
+ */
+export interface AsyncPublishKeyStore {
+  claim(key: string, ttlMs: number, now?: number): Promise<Claim> | Claim;
+  complete(key: string, eventId: string): Promise<void> | void;
+  release(key: string): Promise<void> | void;
+}
+
+/**
+ * A reservation (key claimed, publish still running) expires after this even
+ * if its node dies mid-publish, so a retry can publish; SQLite gets the same
+ * effect by clearing reservations at start-up, which a shared store cannot do.
+ */
+const RESERVATION_TTL_MS = 30_000;
+/** How long a claim waits for another node's publish under the same key to finish. */
+const IN_PROGRESS_WAIT_MS = 5000;
+
+/**
+ * A publish under this key is still running (or its node failed to release
+ * the key while Redis was down). Answered 503 so the sender retries: a 202
+ * must never be given for an event that might not be stored.
+ */
+export class PublishInProgressError extends Error {
+  override name = 'PublishInProgressError';
+  readonly status = 503;
+  readonly expose = true;
+  readonly headers = { 'retry-after': '1' };
+  constructor() {
+    super('a publish with this idempotency key is still in progress; retry shortly');
+  }
+}
+
+/**
+ * A key holds `~<token>` while its publish runs (the token of the claim that
+ * reserved it), then the event id. KEYS: key. ARGV: reservation ttl, token.
+ * Returns {1, value} for a duplicate, {0} for a new claim; a re-send of the
+ * same claim (ioredis after a reconnect) finds its own token and is a new
+ * claim again, not a duplicate of itself.
+ */
+const CLAIM = new LuaScript(`
+local v = redis.call('GET', KEYS[1])
+if v and v ~= '~' .. ARGV[2] then return {1, v} end
+redis.call('SET', KEYS[1], '~' .. ARGV[2], 'PX', ARGV[1])
+return {0}
+`);
+
+/** KEYS: key. ARGV: token. Deletes only this claim's reservation, never a completed key. */
+const RELEASE = new LuaScript(`
+if redis.call('GET', KEYS[1]) == '~' .. ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+`);
+
+export class RedisPublishKeys implements AsyncPublishKeyStore {
+  readonly #redis: RedisClient;
+  readonly #prefix: string;
+  /** Claims of this process not yet completed or released: key -> token and TTL. */
+  readonly #claims = new Map<string, { token: string; ttlMs: number }>();
+  readonly #log: Logger | undefined;
+
+  constructor(redis: RedisClient, prefix: string, log?: Logger) {
+    this.#redis = redis;
+    this.#prefix = `${prefix}pk:`;
+    this.#log = log;
+  }
+
+  /**
+   * Unlike SQLite, a duplicate whose first publish has not finished is
+   * waited for (bounded), so the answer carries its event id; SQLite answers
+   * `eventId: null` at once, which is safe there because a failed publish
+   * always releases its key, while here the release itself can fail.
+   */
+  async claim(key: string, ttlMs: number): Promise<Claim> {
+    const deadline = Date.now() + IN_PROGRESS_WAIT_MS;
+    const token = randomUUID();
+    for (;;) {
+      let reply: [number, string?];
+      try {
+        reply = (await CLAIM.run(this.#redis, [this.#prefix + key], [Math.max(1, Math.min(ttlMs, RESERVATION_TTL_MS)), token])) as [number, string?];
+      } catch (err) {
+        // The claim may have run with only its reply lost: release it, or retries would wait for it.
+        void this.#persist(key, () => RELEASE.run(this.#redis, [this.#prefix + key], [token]));
+        throw err;
+      }
+      const [dup, value] = reply;
+      if (dup === 0) {
+        this.#claims.set(key, { token, ttlMs });
+        return { duplicate: false };
+      }
+      if (value && !value.startsWith('~')) return { duplicate: true, eventId: value };
+      if (Date.now() > deadline) throw new PublishInProgressError();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /*
+   * complete and release never throw and never make the caller wait out an
+   * outage: the event is stored (or not) whatever happens to its key, so the
+   * answer must not depend on it. A key that cannot be updated now is retried
+   * in the background until its reservation would have expired anyway;
+   * meanwhile a retry of the same publish waits or gets a 503.
+   */
+
+  async complete(key: string, eventId: string): Promise<void> {
+    const ttl = Math.max(1, Math.floor(this.#claims.get(key)?.ttlMs ?? RESERVATION_TTL_MS));
+    this.#claims.delete(key);
+    await this.#persist(key, () => guard(this.#redis.set(this.#prefix + key, eventId, 'PX', ttl)));
+  }
+
+  async release(key: string): Promise<void> {
+    const claim = this.#claims.get(key);
+    this.#claims.delete(key);
+    if (claim) await this.#persist(key, () => RELEASE.run(this.#redis, [this.#prefix + key], [claim.token]));
+  }
+
+  async #persist(key: string, write: () => Promise<unknown>): Promise<void> {
+    const attempt = async () => {
+      try {
+        await write();
+        return true;
+      } catch (err) {
+        this.#log?.debug({ err, key }, 'cannot update a publish key yet; retrying');
+        return false;
+      }
+    };
+    if (await attempt()) return;
+    const giveUpAt = Date.now() + RESERVATION_TTL_MS;
+    const retry = async () => {
+      if ((await attempt()) || Date.now() > giveUpAt) return;
+      setTimeout(() => void retry(), 500).unref();
+    };
+    setTimeout(() => void retry(), 500).unref();
+  }
+}

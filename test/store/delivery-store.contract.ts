@@ -1,0 +1,293 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { DeliveryStore, NewDelivery } from '../../src/dispatcher/ports.ts';
+import type { AttemptRecord } from '../../src/dispatcher/types.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+export interface DeliveryStoreHarness {
+  store: DeliveryStore;
+  /** A second handle on the same data, as another worker or node would have. */
+  another(): Promise<DeliveryStore>;
+  close(): Promise<void>;
+}
+
+/** Opens a fresh, empty delivery store. */
+export type DeliveryStoreFactory = () => Promise<DeliveryStoreHarness>;
+
+function delivery(extra: Partial<NewDelivery> = {}): NewDelivery {
+  return {
+    kind: 'dispatch',
+    url: 'http://127.0.0.1:9/hook',
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: Buffer.from('{"n":1}'),
+    maxAttempts: 3,
+    timeoutMs: 1000,
+    sign: true,
+    nextAttemptAt: Date.now(),
+    ...extra,
+  };
+}
+
+const attempt = (n: number, extra: Partial<AttemptRecord> = {}): AttemptRecord => ({ n, startedAt: Date.now(), durationMs: 5, ...extra });
+
+/**
+ * The behaviour every DeliveryStore adapter must have. Registered once per
+ * adapter (test/store/sqlite.test.ts, test/store/redis.test.ts).
+ */
+export function deliveryStoreContract(factory: DeliveryStoreFactory): void {
+  const withStore = async (fn: (store: DeliveryStore, h: DeliveryStoreHarness) => Promise<void>) => {
+    const h = await factory();
+    try {
+      await fn(h.store, h);
+    } finally {
+      await h.close();
+    }
+  };
+
+  describe('DeliveryStore contract', () => {
+    it('inserts a pending delivery and returns every field from get', () =>
+      withStore(async (store) => {
+        const body = Buffer.from([0, 0xff, 10, 0x80]);
+        const before = Date.now();
+        const r = await store.insert(
+          delivery({ body, kind: 'websub', errback: 'http://e/', callback: 'http://c/', ref: 'sub_1', topic: 't', eventId: '7', sign: false, nextAttemptAt: before + 60_000 }),
+        );
+        assert.equal(r.duplicate, false);
+        assert.match(r.id, /^msg_/);
+        assert.ok(r.createdAt >= before);
+        const rec = await store.get(r.id);
+        assert.ok(rec);
+        assert.equal(rec.status, 'pending');
+        assert.equal(rec.kind, 'websub');
+        assert.equal(rec.url, 'http://127.0.0.1:9/hook');
+        assert.equal(rec.method, 'POST');
+        assert.equal(rec.attemptCount, 0);
+        assert.equal(rec.maxAttempts, 3);
+        assert.equal(rec.timeoutMs, 1000);
+        assert.equal(rec.nextAttemptAt, before + 60_000);
+        assert.equal(rec.createdAt, r.createdAt);
+        assert.equal(rec.errback, 'http://e/');
+        assert.equal(rec.callback, 'http://c/');
+        assert.equal(rec.ref, 'sub_1');
+        assert.equal(rec.topic, 't');
+        assert.equal(rec.eventId, '7');
+        assert.equal(rec.deliveredAt, undefined);
+        assert.equal(rec.lastError, undefined);
+        assert.deepEqual(rec.attempts, []);
+        assert.equal(await store.get('msg_unknown'), undefined);
+      }));
+
+    it('claims only due work, oldest due first, as a lease with the payload', () =>
+      withStore(async (store) => {
+        const now = Date.now();
+        const later = await store.insert(delivery({ nextAttemptAt: now + 60_000 }));
+        const second = await store.insert(delivery({ nextAttemptAt: now - 1000, body: Buffer.from('second') }));
+        const first = await store.insert(delivery({ nextAttemptAt: now - 2000, body: Buffer.from('first'), headers: { a: 'b' }, sign: false }));
+        const claimed = await store.claimDue(now, 10, now + 30_000);
+        assert.deepEqual(claimed.map((d) => d.id), [first.id, second.id]);
+        const d = claimed[0]!;
+        assert.deepEqual(d.body, Buffer.from('first'));
+        assert.deepEqual(d.headers, { a: 'b' });
+        assert.equal(d.sign, false);
+        assert.equal(d.attemptCount, 0);
+        assert.equal(d.createdAt, first.createdAt);
+        assert.equal((await store.get(first.id))?.status, 'in_flight');
+        assert.deepEqual(await store.claimDue(now, 10, now + 30_000), [], 'a lease is exclusive');
+        assert.equal((await store.get(later.id))?.status, 'pending');
+      }));
+
+    it('keeps insertion order among deliveries due at the same time, and respects the limit', () =>
+      withStore(async (store) => {
+        const at = Date.now() - 10;
+        const ids: string[] = [];
+        for (let i = 0; i < 5; i++) ids.push((await store.insert(delivery({ nextAttemptAt: at }))).id);
+        const a = await store.claimDue(Date.now(), 2, Date.now() + 30_000);
+        const b = await store.claimDue(Date.now(), 10, Date.now() + 30_000);
+        assert.deepEqual([...a, ...b].map((d) => d.id), ids);
+        assert.equal(a.length, 2);
+      }));
+
+    it('an expired lease can be claimed again (a crashed worker), a live one cannot', () =>
+      withStore(async (store) => {
+        const now = Date.now();
+        const r = await store.insert(delivery({ nextAttemptAt: now - 1 }));
+        await store.claimDue(now, 10, now + 1000);
+        assert.deepEqual(await store.claimDue(now + 999, 10, now + 5000), []);
+        const again = await store.claimDue(now + 1000, 10, now + 5000);
+        assert.deepEqual(again.map((d) => d.id), [r.id]);
+        assert.deepEqual(await store.claimDue(now + 4000, 10, now + 9000), [], 'the new lease holds');
+      }));
+
+    it('never gives the same delivery to two concurrent claimers', () =>
+      withStore(async (store, h) => {
+        const other = await h.another();
+        const now = Date.now();
+        for (let i = 0; i < 40; i++) await store.insert(delivery({ nextAttemptAt: now - 1 }));
+        const claims = await Promise.all([
+          store.claimDue(now, 15, now + 60_000),
+          other.claimDue(now, 15, now + 60_000),
+          store.claimDue(now, 15, now + 60_000),
+          other.claimDue(now, 15, now + 60_000),
+        ]);
+        const ids = claims.flat().map((d) => d.id);
+        assert.equal(ids.length, 40);
+        assert.equal(new Set(ids).size, 40);
+      }));
+
+    it('an insert with leaseUntil is already claimed by its inserter', () =>
+      withStore(async (store) => {
+        const now = Date.now();
+        const r = await store.insert(delivery({ nextAttemptAt: now, leaseUntil: now + 1000 }));
+        assert.equal((await store.get(r.id))?.status, 'in_flight');
+        assert.deepEqual(await store.claimDue(now + 10, 10, now + 5000), []);
+        assert.deepEqual((await store.claimDue(now + 1000, 10, now + 5000)).map((d) => d.id), [r.id], 'claimable once the lease expires');
+      }));
+
+    it('finishAttempt records delivered, retry-later and failed outcomes with their attempts', () =>
+      withStore(async (store) => {
+        const now = Date.now();
+        const ok = await store.insert(delivery({ nextAttemptAt: now - 1 }));
+        const retry = await store.insert(delivery({ nextAttemptAt: now - 1 }));
+        const bad = await store.insert(delivery({ nextAttemptAt: now - 1 }));
+        await store.claimDue(now, 10, now + 60_000);
+
+        await store.finishAttempt(ok.id, attempt(1, { status: 200, responseExcerpt: 'fine' }), { status: 'delivered', at: now + 5 });
+        const okRec = (await store.get(ok.id))!;
+        assert.equal(okRec.status, 'delivered');
+        assert.equal(okRec.deliveredAt, now + 5);
+        assert.equal(okRec.attemptCount, 1);
+        assert.equal(okRec.nextAttemptAt, undefined);
+        assert.deepEqual(
+          okRec.attempts.map((a) => [a.n, a.status, a.responseExcerpt, a.error]),
+          [[1, 200, 'fine', undefined]],
+        );
+
+        await store.finishAttempt(retry.id, attempt(1, { status: 503 }), { status: 'pending', nextAttemptAt: now + 500, error: 'destination answered 503' });
+        const retryRec = (await store.get(retry.id))!;
+        assert.equal(retryRec.status, 'pending');
+        assert.equal(retryRec.nextAttemptAt, now + 500);
+        assert.equal(retryRec.lastError, 'destination answered 503');
+        assert.deepEqual(await store.claimDue(now + 499, 10, now + 60_000), []);
+        const again = await store.claimDue(now + 500, 10, now + 60_000);
+        assert.deepEqual(again.map((d) => [d.id, d.attemptCount]), [[retry.id, 1]]);
+        await store.finishAttempt(retry.id, attempt(2, { error: 'connection refused' }), { status: 'failed', error: 'gave up' });
+        const failedRec = (await store.get(retry.id))!;
+        assert.equal(failedRec.status, 'failed');
+        assert.equal(failedRec.lastError, 'gave up');
+        assert.equal(failedRec.nextAttemptAt, undefined);
+        assert.deepEqual(failedRec.attempts.map((a) => [a.n, a.status, a.error]), [[1, 503, undefined], [2, undefined, 'connection refused']]);
+
+        await store.finishAttempt(bad.id, attempt(1, { status: 410 }), { status: 'failed', error: 'gone' });
+        assert.equal((await store.get(bad.id))?.status, 'failed');
+        assert.deepEqual(await store.claimDue(now + 100_000, 10, now + 200_000), [], 'finished work is never claimed');
+        assert.equal(await store.nextDueAt(), undefined);
+      }));
+
+    it('release gives unstarted claims back at once', () =>
+      withStore(async (store) => {
+        const now = Date.now();
+        const a = await store.insert(delivery({ nextAttemptAt: now - 1 }));
+        await store.claimDue(now, 10, now + 60_000);
+        await store.release([a.id, 'msg_unknown']);
+        assert.equal((await store.get(a.id))?.status, 'pending');
+        assert.deepEqual((await store.claimDue(Date.now(), 10, now + 60_000)).map((d) => d.id), [a.id]);
+      }));
+
+    it('recoverInFlight makes expired leases claimable', () =>
+      withStore(async (store) => {
+        const now = Date.now();
+        const a = await store.insert(delivery({ nextAttemptAt: now - 1 }));
+        await store.claimDue(now, 10, now + 1000);
+        const n = await store.recoverInFlight(now + 2000);
+        assert.equal(n, 1);
+        const rec = (await store.get(a.id))!;
+        assert.equal(rec.status, 'pending');
+        assert.ok(rec.nextAttemptAt! <= now + 2000);
+        assert.deepEqual((await store.claimDue(now + 2000, 10, now + 60_000)).map((d) => d.id), [a.id]);
+      }));
+
+    it('retryNow: unknown, delivered, and a failed message gets one more attempt now', () =>
+      withStore(async (store) => {
+        const now = Date.now();
+        assert.equal(await store.retryNow('msg_unknown', now), 'not_found');
+        const done = await store.insert(delivery({ nextAttemptAt: now - 1, maxAttempts: 1 }));
+        const failed = await store.insert(delivery({ nextAttemptAt: now - 1, maxAttempts: 1 }));
+        const waiting = await store.insert(delivery({ nextAttemptAt: now + 3_600_000 }));
+        await store.claimDue(now, 10, now + 60_000);
+        await store.finishAttempt(done.id, attempt(1, { status: 200 }), { status: 'delivered', at: now });
+        await store.finishAttempt(failed.id, attempt(1, { status: 500 }), { status: 'failed', error: 'gave up' });
+        assert.equal(await store.retryNow(done.id, now), 'delivered');
+        assert.equal(await store.retryNow(failed.id, now + 10), 'ok');
+        assert.equal(await store.retryNow(waiting.id, now + 10), 'ok');
+        const f = (await store.get(failed.id))!;
+        assert.equal(f.status, 'pending');
+        assert.equal(f.maxAttempts, 2);
+        assert.equal(f.nextAttemptAt, now + 10);
+        const claimed = await store.claimDue(now + 10, 10, now + 60_000);
+        assert.deepEqual(new Set(claimed.map((d) => d.id)), new Set([failed.id, waiting.id]));
+      }));
+
+    it('nextDueAt is the earliest pending due time', () =>
+      withStore(async (store) => {
+        assert.equal(await store.nextDueAt(), undefined);
+        const now = Date.now();
+        await store.insert(delivery({ nextAttemptAt: now + 5000 }));
+        await store.insert(delivery({ nextAttemptAt: now + 3000 }));
+        assert.equal(await store.nextDueAt(), now + 3000);
+      }));
+
+    it('stats counts deliveries by state', () =>
+      withStore(async (store) => {
+        const now = Date.now();
+        const a = await store.insert(delivery({ nextAttemptAt: now - 1 }));
+        const b = await store.insert(delivery({ nextAttemptAt: now - 1 }));
+        await store.insert(delivery({ nextAttemptAt: now + 60_000 }));
+        await store.claimDue(now, 2, now + 60_000);
+        await store.finishAttempt(a.id, attempt(1), { status: 'delivered', at: now });
+        assert.deepEqual(await store.stats(), { pending: 1, inFlight: 1, delivered: 1, failed: 0 });
+        await store.finishAttempt(b.id, attempt(1), { status: 'failed', error: 'x' });
+        assert.deepEqual(await store.stats(), { pending: 1, inFlight: 0, delivered: 1, failed: 1 });
+      }));
+
+    it('lists newest first, filtered by status and kind, paged with beforeId', () =>
+      withStore(async (store) => {
+        const now = Date.now();
+        const ids: string[] = [];
+        for (let i = 0; i < 6; i++) ids.push((await store.insert(delivery({ kind: i % 2 ? 'websub' : 'dispatch', nextAttemptAt: now + 60_000 }))).id);
+        const all = await store.list({ limit: 100 });
+        assert.deepEqual(all.map((r) => r.id), [...ids].reverse());
+        const page1 = await store.list({ limit: 2 });
+        const page2 = await store.list({ limit: 2, beforeId: page1[1]!.id });
+        assert.deepEqual([...page1, ...page2].map((r) => r.id), [ids[5], ids[4], ids[3], ids[2]]);
+        assert.deepEqual((await store.list({ kind: 'websub', limit: 100 })).map((r) => r.id), [ids[5], ids[3], ids[1]]);
+        assert.deepEqual((await store.list({ kind: 'websub', limit: 2, beforeId: ids[5] })).map((r) => r.id), [ids[3], ids[1]]);
+        await store.retryNow(ids[0]!, now);
+        await store.claimDue(now, 1, now + 60_000);
+        assert.deepEqual((await store.list({ status: 'in_flight', limit: 10 })).map((r) => r.id), [ids[0]]);
+        assert.deepEqual((await store.list({ status: 'pending', kind: 'dispatch', limit: 10 })).map((r) => r.id), [ids[4], ids[2]]);
+        assert.deepEqual(await store.list({ limit: 10, beforeId: 'msg_unknown' }), []);
+      }));
+
+    it('an idempotency key returns the first delivery until its TTL ends', () =>
+      withStore(async (store) => {
+        const first = await store.insert(delivery(), { key: 'k1', ttlMs: 300 });
+        const again = await store.insert(delivery(), { key: 'k1', ttlMs: 300 });
+        assert.deepEqual([again.id, again.duplicate], [first.id, true]);
+        const other = await store.insert(delivery(), { key: 'k2', ttlMs: 300 });
+        assert.notEqual(other.id, first.id);
+        assert.equal((await store.list({ limit: 10 })).length, 2, 'the duplicate stored nothing');
+        const fresh = await waitFor(async () => {
+          await store.purgeExpiredKeys(Date.now());
+          const r = await store.insert(delivery(), { key: 'k1', ttlMs: 300 });
+          return r.duplicate ? undefined : r;
+        }, 'the idempotency key to expire');
+        assert.notEqual(fresh.id, first.id);
+      }));
+
+    it('purgeExpiredKeys answers a count', () =>
+      withStore(async (store) => {
+        assert.equal(typeof (await store.purgeExpiredKeys(Date.now())), 'number');
+      }));
+  });
+}
