@@ -1,3 +1,4 @@
+import { formatBytes } from '../text/format.ts';
 /**
  * Progress of `hookah send` on stderr. On a terminal: one line redrawn in
  * place (file n of m, a bar, bytes and speed). Otherwise (logs, CI): plain
@@ -9,17 +10,6 @@ const REDRAW_MS = 100;
 /** Below this a single upload is too quick to be worth a progress display. */
 const LARGE = 8 * 1024 * 1024;
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
 
 export class Progress {
   readonly #out: NodeJS.WriteStream;

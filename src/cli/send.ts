@@ -5,7 +5,8 @@ import { basename, extname } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { addConnectionOptions, connection, explainStatus, UsageError, type Connection, type ConnectionFlags } from './connection.ts';
-import { formatBytes, Progress } from './progress.ts';
+import { formatBytes } from '../text/format.ts';
+import { Progress } from './progress.ts';
 
 interface SendFlags extends ConnectionFlags {
   contentType?: string;

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import type { OverviewJson } from '../openapi/schemas.ts';
 import { addConnectionOptions, connection, errorReason, explainStatus, UsageError, type ConnectionFlags } from './connection.ts';
-import { formatBytes } from './progress.ts';
+import { formatBytes } from '../text/format.ts';
+import { formatUptime } from '../text/format.ts';
 
 interface StatusFlags extends ConnectionFlags {
   json?: boolean;
@@ -62,7 +63,7 @@ export async function status(flags: StatusFlags): Promise<number> {
 function render(o: OverviewJson, topicLimit: number): string {
   const lines: string[] = [];
   const s = o.server;
-  lines.push(`Hookah ${s.version} at ${s.public_url} (${s.storage}, up ${uptime(s.uptime_seconds)}, access control ${s.auth_enabled ? 'on' : 'off'})`);
+  lines.push(`Hookah ${s.version} at ${s.public_url} (${s.storage}, up ${formatUptime(s.uptime_seconds)}, access control ${s.auth_enabled ? 'on' : 'off'})`);
   lines.push('');
   const q = o.deliveries;
   const rows: [string, string][] = [
@@ -123,14 +124,6 @@ function ago(iso: string, nowIso: string): string {
   return `${Math.round(s / 86400)} d ago`;
 }
 
-function uptime(seconds: number): string {
-  const d = Math.floor(seconds / 86400);
-  const h = Math.floor((seconds % 86400) / 3600);
-  const m = Math.floor((seconds % 3600) / 60);
-  if (d > 0) return `${d} d ${h} h`;
-  if (h > 0) return `${h} h ${m} min`;
-  return `${m} min ${seconds % 60} s`;
-}
 
 function fail(message: string, code: number): number {
   process.stderr.write(`hookah status: ${message}\n`);

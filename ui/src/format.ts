@@ -1,3 +1,4 @@
+export { formatBytes as bytes, formatUptime as uptime } from '../../src/text/format.ts';
 /** Small display helpers; all times are shown in the browser's locale and zone. */
 
 export function relativeTime(iso: string | null | undefined, now = Date.now()): string {
@@ -24,17 +25,6 @@ export function dateTime(iso: string | null | undefined): string {
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { hour12: false });
 }
 
-export function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
 
 export function rate(perSecond: number): string {
   if (perSecond === 0) return '0';
@@ -48,14 +38,6 @@ export function duration(ms: number): string {
   return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
-export function uptime(seconds: number): string {
-  const d = Math.floor(seconds / 86400);
-  const h = Math.floor((seconds % 86400) / 3600);
-  const m = Math.floor((seconds % 3600) / 60);
-  if (d > 0) return `${d} d ${h} h`;
-  if (h > 0) return `${h} h ${m} min`;
-  return `${m} min ${seconds % 60} s`;
-}
 
 /** A message body for one glance: compact JSON or text, cut to `max` characters. */
 export function excerpt(data: unknown, encoding: string | undefined, max = 400): string {
