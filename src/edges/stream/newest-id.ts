@@ -37,9 +37,13 @@ export class NewestId {
    * every new message whose id is lower; such a reader starts from now instead.
    */
   async resumeFrom(afterId: string | undefined): Promise<string | undefined> {
-    if (afterId === undefined) return undefined;
-    const newest = await this.get();
-    if (newest === undefined) return undefined;
+    return this.clamp(afterId, await this.get());
+  }
+
+  /** `resumeFrom` against a newest id the caller already read (so both come from one moment). */
+  clamp(afterId: string | undefined, newest: string | undefined): string | undefined {
+    if (afterId === undefined || newest === undefined) return undefined;
     return this.#bus.log.compareIds(afterId, newest) > 0 ? newest : afterId;
   }
+
 }

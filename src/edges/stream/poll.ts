@@ -41,8 +41,9 @@ export async function servePoll(ctx: Context, deps: StreamDeps): Promise<void> {
     let messages: StoredEvent[] = [];
     let gap = false;
     let next: string | undefined;
-    const since = await deps.newest.resumeFrom(requested);
+    // One read of the newest id: a message stored between two reads would otherwise be skipped.
     const newest = await deps.newest.get();
+    const since = deps.newest.clamp(requested, newest);
     if (since === undefined) {
       next = newest;
     } else if (newest === undefined || log.compareIds(since, newest) >= 0) {
