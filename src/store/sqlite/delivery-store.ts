@@ -75,6 +75,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
   readonly #claimTx;
   readonly #inserts;
   readonly #finishes;
+  readonly #attemptsOf;
   readonly #release;
   readonly #nextDue;
 
@@ -195,6 +196,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       else setFailed.run(attempt.n, result.error, id);
     };
     this.#finishes = new GroupCommit(inTransaction, (f: { id: string; attempt: AttemptRecord; result: AttemptResult }) => finishOne(f.id, f.attempt, f.result));
+    this.#attemptsOf = db.prepare<[number], AttemptRow>(`SELECT * FROM delivery_attempts WHERE delivery_seq = ? ORDER BY n`);
     this.#release = db.prepare(`UPDATE deliveries SET status = 'pending', lease_until = NULL WHERE id = ? AND status = 'in_flight'`);
     this.#nextDue = db.prepare<[], { at: number | null }>(`SELECT min(next_attempt_at) AS at FROM deliveries WHERE status = 'pending'`);
     const due = db.prepare<[number, number], Row>(
@@ -287,8 +289,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   #toRecord(r: Row): DeliveryRecord {
-    const attempts = this.#db
-      .prepare<[number], AttemptRow>(`SELECT * FROM delivery_attempts WHERE delivery_seq = ? ORDER BY n`)
+    const attempts = this.#attemptsOf
       .all(r.seq)
       .map(
         (a): AttemptRecord => ({

@@ -58,7 +58,8 @@ export class SqliteEventLog implements EventLog {
   /** Prepared once per number of exact topics a read names. */
   readonly #readByTopics = new Map<number, Database.Statement<unknown[], EventRow>>();
   readonly #readPage;
-  readonly #allTopics;
+  readonly #trimmedSince;
+  readonly #dropped;
 
   constructor(db: SqliteDb, retention: RetentionResolver) {
     this.#db = db;
@@ -93,12 +94,15 @@ export class SqliteEventLog implements EventLog {
        ON CONFLICT (topic) DO UPDATE SET count = count + 1, bytes = bytes + @bytes, last_id = @id, last_at = @at`,
     );
     this.#topic = db.prepare<[string], TopicRow>(`SELECT * FROM topics WHERE topic = ?`);
-    this.#oldestOfTopic = db.prepare<[string], { id: number; size: number }>(
-      `SELECT id, length(body) AS size FROM events WHERE topic = ? ORDER BY id LIMIT 1`,
+    this.#oldestOfTopic = db.prepare<[string], { id: number; size: number; received_at: number }>(
+      `SELECT id, length(body) AS size, received_at FROM events WHERE topic = ? ORDER BY id LIMIT 1`,
+    );
+    this.#dropped = db.prepare(
+      `UPDATE topics SET count = count - 1, bytes = bytes - ?, trimmed_through = max(trimmed_through, ?) WHERE topic = ?`,
     );
     this.#deleteOne = db.prepare(`DELETE FROM events WHERE id = ?`);
     this.#readPage = db.prepare<[number, number], EventRow>(`SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?`);
-    this.#allTopics = db.prepare<[], TopicRow>(`SELECT * FROM topics`);
+    this.#trimmedSince = db.prepare<[number], { topic: string }>(`SELECT topic FROM topics WHERE trimmed_through > ?`);
     this.#appendTx = db.transaction((event: NewEvent, at: number): number => {
       const info = this.#insert.run({
         topic: event.topic,
@@ -129,20 +133,16 @@ export class SqliteEventLog implements EventLog {
     for (;;) {
       const t = this.#topic.get(topic);
       if (!t || t.count === 0) break;
-      const oldest = this.#oldestOfTopic.get(topic);
-      if (!oldest) break;
       const tooMany = t.count > policy.maxCount;
       const tooBig = t.bytes > policy.maxBytes && t.count > 1;
-      let tooOld = false;
-      if (now !== undefined) {
-        const row = this.#db.prepare<[number], { received_at: number }>(`SELECT received_at FROM events WHERE id = ?`).get(oldest.id);
-        tooOld = !!row && now - row.received_at > policy.maxAgeMs;
-      }
+      // On append (no age check) the common case stops here, without reading the oldest event.
+      if (!tooMany && !tooBig && now === undefined) break;
+      const oldest = this.#oldestOfTopic.get(topic);
+      if (!oldest) break;
+      const tooOld = now !== undefined && now - oldest.received_at > policy.maxAgeMs;
       if (!tooMany && !tooBig && !tooOld) break;
       this.#deleteOne.run(oldest.id);
-      this.#db
-        .prepare(`UPDATE topics SET count = count - 1, bytes = bytes - ?, trimmed_through = max(trimmed_through, ?) WHERE topic = ?`)
-        .run(oldest.size, oldest.id, topic);
+      this.#dropped.run(oldest.size, oldest.id, topic);
       removed++;
     }
     return removed;
@@ -178,10 +178,8 @@ export class SqliteEventLog implements EventLog {
     }
     let gap = false;
     if (query.afterId !== undefined) {
-      const topicRows = this.#allTopics.all();
-      gap = topicRows.some(
-        (t) => t.trimmed_through > after && query.patterns.some((p) => matchTopic(p, t.topic)),
-      );
+      // Only topics whose retention dropped something after `after` can make a gap.
+      gap = this.#trimmedSince.all(after).some((t) => query.patterns.some((p) => matchTopic(p, t.topic)));
     }
     return { events: rows.map(toEvent), gap };
   }
