@@ -10,8 +10,6 @@
  * starts it inside this process instead.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -20,6 +18,7 @@ import { Agent, request } from 'undici';
 import { parseConfig } from '../src/config/load.ts';
 import { startHookah } from '../src/server.ts';
 import { spawnHookah } from '../test/helpers/process.ts';
+import { Phase, startArrivalSink } from './lib/arrivals.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -43,36 +42,8 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-/** Where each numbered message was sent from and when it reached the sink. */
-class Phase {
-  readonly sent = new Float64Array(N);
-  readonly arrived = new Float64Array(N);
-  count = 0;
-  #done!: () => void;
-  readonly done = new Promise<void>((resolve) => (this.#done = resolve));
-
-  arrive(seq: number, at: number): void {
-    if (!(seq >= 0 && seq < N) || this.arrived[seq] !== 0) return; // retries / duplicates count once
-    this.arrived[seq] = at;
-    if (++this.count === N) this.#done();
-  }
-}
-
-// The sink: a plain node server that answers 200 and timestamps arrivals.
-let current: Phase | undefined;
-const sink = createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
-    const at = performance.now();
-    const seq = Number(/"seq":(\d+)/.exec(Buffer.concat(chunks).toString())?.[1] ?? -1);
-    current?.arrive(seq, at);
-    res.end('ok');
-  });
-});
-sink.keepAliveTimeout = 60_000;
-await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
-const sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+const sink = await startArrivalSink();
+const sinkUrl = sink.url;
 
 /** Sends N numbered POSTs, C at a time, timing each send. */
 async function load(phase: Phase, send: (seq: number, body: string) => Promise<number>): Promise<{ ingestMs: number; errors: number }> {
@@ -142,8 +113,8 @@ let exitCode = 0;
 
 try {
   // 1. Baseline: straight to the sink with undici.
-  const raw = new Phase();
-  current = raw;
+  const raw = new Phase(N);
+  sink.current = raw;
   const rawLoad = await load(raw, async (_seq, body) => {
     const res = await request(`${sinkUrl}/raw`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent });
     await res.body.dump();
@@ -171,8 +142,8 @@ try {
     stopHookah = () => proc.stop();
   }
   const dispatchUrl = `${hookahUrl}/dispatch?_url=${encodeURIComponent(`${sinkUrl}/hookah`)}`;
-  const via = new Phase();
-  current = via;
+  const via = new Phase(N);
+  sink.current = via;
   const viaLoad = await load(via, async (_seq, body) => {
     const res = await request(dispatchUrl, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent });
     await res.body.dump();
@@ -207,8 +178,8 @@ try {
 } finally {
   await stopHookah?.().catch(() => undefined);
   await agent.close();
-  sink.closeAllConnections();
-  await new Promise<void>((r) => sink.close(() => r()));
+  sink.server.closeAllConnections();
+  await new Promise<void>((r) => sink.server.close(() => r()));
   rmSync(dir, { recursive: true, force: true });
 }
 process.exit(exitCode);

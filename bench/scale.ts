@@ -17,8 +17,7 @@
  * Needs redis-server on PATH. Exits by itself.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -35,6 +34,7 @@ import { SqliteEventLog } from '../src/store/sqlite/event-log.ts';
 import { openSqlite } from '../src/store/sqlite/open.ts';
 import { spawnHookah, type HookahProcess } from '../test/helpers/process.ts';
 import { redisMissing, startRedis, type TestRedis } from '../test/helpers/redis.ts';
+import { Phase, startArrivalSink } from './lib/arrivals.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -67,33 +67,8 @@ function table(head: string[], rows: string[][]): string {
 
 // ---------------------------------------------------------------- part 1
 
-/** Arrival times at the sink, by message number. */
-class Phase {
-  readonly sent = new Float64Array(N);
-  readonly arrived = new Float64Array(N);
-  count = 0;
-  #done!: () => void;
-  readonly done = new Promise<void>((resolve) => (this.#done = resolve));
-  arrive(seq: number, at: number): void {
-    if (!(seq >= 0 && seq < N) || this.arrived[seq] !== 0) return;
-    this.arrived[seq] = at;
-    if (++this.count === N) this.#done();
-  }
-}
-
-let current: Phase | undefined;
-const sink = createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
-    const at = performance.now();
-    current?.arrive(Number(/"seq":(\d+)/.exec(Buffer.concat(chunks).toString())?.[1] ?? -1), at);
-    res.end('ok');
-  });
-});
-sink.keepAliveTimeout = 60_000;
-await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
-const sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+const sink = await startArrivalSink();
+const sinkUrl = sink.url;
 const agent = new Agent({ connections: C, keepAliveTimeout: 60_000 });
 
 interface ClusterResult {
@@ -106,8 +81,8 @@ interface ClusterResult {
 }
 
 async function runDispatch(name: string, urls: string[]): Promise<ClusterResult> {
-  const phase = new Phase();
-  current = phase;
+  const phase = new Phase(N);
+  sink.current = phase;
   let next = 0;
   let errors = 0;
   const start = performance.now();
@@ -352,8 +327,8 @@ try {
 } finally {
   await stopAll(procs);
   await agent.close();
-  sink.closeAllConnections();
-  await new Promise<void>((r) => sink.close(() => r()));
+  sink.server.closeAllConnections();
+  await new Promise<void>((r) => sink.server.close(() => r()));
   await redis?.close();
   rmSync(dir, { recursive: true, force: true });
 }
