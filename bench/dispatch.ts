@@ -3,11 +3,12 @@
  * delivered to a local sink, against N raw undici POSTs to the same sink.
  *
  *   node --import tsx bench/dispatch.ts [--messages 5000] [--concurrency 50]
- *        [--durability normal|full] [--in-process]
+ *        [--durability normal|full] [--in-process] [--cpu-prof-dir DIR]
  *
  * Hookah runs as its own process (the real CLI, SQLite file in a temp dir) so
  * that it does not share an event loop with the load generator; --in-process
- * starts it inside this process instead.
+ * starts it inside this process instead. --cpu-prof-dir writes a V8 CPU
+ * profile of the Hookah process there (open it in Chrome DevTools).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,7 @@ import { parseConfig } from '../src/config/load.ts';
 import { startHookah } from '../src/server.ts';
 import { spawnHookah } from '../test/helpers/process.ts';
 import { Phase, startArrivalSink } from './lib/arrivals.ts';
+import { processCpuMs } from './lib/cpu.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -26,6 +28,7 @@ const { values: flags } = parseArgs({
     concurrency: { type: 'string', default: '50' },
     durability: { type: 'string', default: 'normal' },
     'in-process': { type: 'boolean', default: false },
+    'cpu-prof-dir': { type: 'string' },
   },
 });
 const N = Number(flags.messages);
@@ -131,25 +134,31 @@ try {
     dispatcher: { allowNetworks: ['127.0.0.0/8'], perHostConcurrency: C, concurrency: Math.max(64, C) },
   };
   let hookahUrl: string;
+  let hookahCpuMs = (): ReturnType<typeof processCpuMs> => undefined;
   if (flags['in-process']) {
     const running = await startHookah(parseConfig({ ...config, server: { port: 0, address: '127.0.0.1' }, log: { level: 'silent' } }));
     hookahUrl = running.url;
     stopHookah = () => running.close();
   } else {
     // The CLI logs "listening" at info; warn would hide it, so keep info there.
-    const proc = await spawnHookah({ dir, config: { ...config, log: { level: 'info' } } });
+    const profile = flags['cpu-prof-dir'];
+    const nodeArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
+    const proc = await spawnHookah({ dir, config: { ...config, log: { level: 'info' } }, nodeArgs });
     hookahUrl = proc.url;
     stopHookah = () => proc.stop();
+    hookahCpuMs = () => processCpuMs(proc.proc.pid!);
   }
   const dispatchUrl = `${hookahUrl}/dispatch?_url=${encodeURIComponent(`${sinkUrl}/hookah`)}`;
   const via = new Phase(N);
   sink.current = via;
+  const cpuBefore = hookahCpuMs();
   const viaLoad = await load(via, async (_seq, body) => {
     const res = await request(dispatchUrl, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent });
     await res.body.dump();
     return res.statusCode;
   });
   await waitDone(via, 'hookah');
+  const cpuAfter = hookahCpuMs();
   const viaResult = summarise('hookah /dispatch → sink', via, viaLoad.ingestMs, viaLoad.errors);
 
   const ratio = viaResult.deliveriesPerSec / rawResult.deliveriesPerSec;
@@ -170,6 +179,12 @@ try {
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of rows) console.log(line(r));
   console.log(`\nratio hookah / raw undici (deliveries/s): ${ratio.toFixed(2)}x  (goal >= 0.50x)`);
+  if (cpuBefore && cpuAfter) {
+    const per = (ms: number) => ((ms * 1000) / N).toFixed(0);
+    const user = cpuAfter.user - cpuBefore.user;
+    const system = cpuAfter.system - cpuBefore.system;
+    console.log(`hookah process CPU per message: ${per(user + system)} µs (user ${per(user)} µs, system ${per(system)} µs)`);
+  }
   console.log('latency = sink arrival - request sent; requests/s = how fast the client got its answers (202 for hookah)\n');
   if (rawResult.errors + viaResult.errors > 0) exitCode = 1;
 } catch (err) {

@@ -20,8 +20,16 @@ const ROOT = new URL('../../', import.meta.url).pathname;
  * Runs the real `hookah` CLI in its own process (through tsx) and resolves
  * once it logs that it is listening.
  */
-export async function spawnHookah(options: { dir: string; config?: unknown; args?: string[]; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<HookahProcess> {
-  const args = ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--port', '0', '--data', join(options.dir, 'hookah.db')];
+export async function spawnHookah(options: {
+  dir: string;
+  config?: unknown;
+  args?: string[];
+  /** Flags for node itself (e.g. --cpu-prof), before the script. */
+  nodeArgs?: string[];
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+}): Promise<HookahProcess> {
+  const args = [...(options.nodeArgs ?? []), '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--port', '0', '--data', join(options.dir, 'hookah.db')];
   if (options.config !== undefined) {
     const path = join(options.dir, 'hookah.json');
     writeFileSync(path, JSON.stringify(options.config));
