@@ -4,6 +4,7 @@ import type { Agent } from 'undici';
 import type { Runtime } from '../runtime.ts';
 import { USER_AGENT } from '../version.ts';
 import { performAttempt, type HttpResult } from './attempt.ts';
+import { Cancellation } from './cancellation.ts';
 import type { AttemptResult, DeliveryStore, PendingDelivery } from './ports.ts';
 import { parseRetryAfter, retryDelay } from './schedule.ts';
 import { standardWebhookHeaders } from './signing.ts';
@@ -27,6 +28,8 @@ export class DeliveryEngine implements Dispatcher {
   readonly #outcomes = new EventEmitter();
   readonly #claimed = new Set<string>();
   readonly #stopping = new AbortController();
+  /** Cancelled with #stopping: aborts attempts in flight. */
+  readonly #inFlight = new Cancellation();
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
   /** True when the last claim filled every slot, so more due work may be waiting. */
@@ -152,6 +155,7 @@ export class DeliveryEngine implements Dispatcher {
   async stop(timeoutMs: number): Promise<void> {
     if (this.#stopping.signal.aborted) return;
     this.#stopping.abort();
+    this.#inFlight.cancel();
     clearTimeout(this.#timer);
     this.#timer = undefined;
     // Work claimed but not started goes back to the store at once.
@@ -254,12 +258,13 @@ export class DeliveryEngine implements Dispatcher {
     let result: HttpResult | undefined;
     let error: string | undefined;
     const keepBytes = d.callback ? this.#rt.config.server.maxBodyBytes : cfg.responseExcerptBytes;
-    const refused = checkDestination(new URL(d.url), cfg.allowNetworks);
+    const url = new URL(d.url);
+    const refused = checkDestination(url, cfg.allowNetworks);
     if (refused) error = refused;
     else
       try {
         result = await performAttempt({
-          url: d.url,
+          url,
           method: d.method,
           headers,
           body: d.body,
@@ -267,7 +272,7 @@ export class DeliveryEngine implements Dispatcher {
           keepBytes,
           quickRetries: cfg.quickRetries,
           agent: this.#agent,
-          signal: this.#stopping.signal,
+          cancel: this.#inFlight,
         });
       } catch (err) {
         error = (err as Error).message;
