@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { newMessageId } from '../../dispatcher/message-id.ts';
 import type { AttemptResult, DeliveryStore, NewDelivery, PendingDelivery } from '../../dispatcher/ports.ts';
 import type { AttemptRecord, DeliveryKind, DeliveryRecord, DeliveryStatus, DispatcherStats } from '../../dispatcher/types.ts';
 import { guard, LuaScript, type RedisClient } from './connection.ts';
@@ -283,7 +284,7 @@ export class RedisDeliveryStore implements DeliveryStore {
   }
 
   async insert(d: NewDelivery, idempotency?: { key: string; ttlMs: number }): Promise<{ id: string; duplicate: boolean; createdAt: number }> {
-    const id = `msg_${randomUUID().replaceAll('-', '')}`;
+    const id = newMessageId(Date.now());
     const now = Date.now();
     const fields: (string | number | Buffer)[] = [
       'id', id,
