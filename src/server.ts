@@ -42,6 +42,8 @@ export async function startHookah(config: Config, options: StartOptions = {}): P
   // Built before storage opens: a bad auth section fails start-up without leaving anything open.
   const configAuth = options.auth ? undefined : new ConfigAuthorizer(config, log, metrics);
   const stores = await openStores(config, log);
+  // Several nodes on one store share rate-limit buckets, so a client gets one budget, not one per node.
+  if (stores.rateLimits) configAuth?.shareBuckets(stores.rateLimits);
   const bus = new TopicBus(stores.events, stores.transport);
   bus.onPublished((e) => metrics.published.inc({ source: e.source }));
   const shutdown = new AbortController();

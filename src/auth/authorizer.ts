@@ -12,8 +12,9 @@ import { ANONYMOUS, OPEN_IDENTITY, setIdentity, setRequestIdentity, type Identit
 import type { InboundRule } from './inbound.ts';
 import { verifyPassword } from './password.ts';
 import { permits } from './permissions.ts';
-import { buildPolicy, type CompiledUser, type Policy } from './policy.ts';
-import type { TokenBuckets } from './rate-limit.ts';
+import { buildPolicy, buildRateLimits, type CompiledUser, type Policy, type SharedLimits } from './policy.ts';
+import type { BucketStore, Buckets } from './rate-limit.ts';
+import { FallbackReporter } from './rate-limit-shared.ts';
 import { tokenDigest } from './tokens.ts';
 
 /**
@@ -21,7 +22,8 @@ import { tokenDigest } from './tokens.ts';
  * (as Hookah always was), but inbound verifiers, allow-lists and rate limits
  * still apply. Every ingest path calls `authorize(…, 'publish', topic)`, so
  * publish rate limits live here rather than in each edge; a request is
- * charged once however many times it is authorised.
+ * charged once however many times it is authorised. Rate-limit buckets are in
+ * memory until `shareBuckets` moves them to a store all nodes share.
  */
 
 /** The parts of a request a decision needs, from a Koa context or a raw upgrade request. */
@@ -53,6 +55,8 @@ export class ConfigAuthorizer implements Authorizer {
   readonly #decisions;
   readonly #verifications;
   readonly #limited;
+  readonly #fallbacks;
+  #shared: SharedLimits | undefined;
 
   constructor(config: Config, log: Logger, metrics: Metrics) {
     this.#log = log.child({ module: 'auth' });
@@ -60,6 +64,11 @@ export class ConfigAuthorizer implements Authorizer {
     this.#decisions = metrics.counter('hookah_auth_decisions_total', 'Access decisions by action and outcome', ['action', 'outcome']);
     this.#verifications = metrics.counter('hookah_inbound_verifications_total', 'Inbound webhook checks by verifier and outcome', ['verifier', 'outcome']);
     this.#limited = metrics.counter('hookah_rate_limited_total', 'Requests refused with 429, by limit', ['scope']);
+    this.#fallbacks = metrics.counter(
+      'hookah_rate_limit_fallbacks_total',
+      "Rate-limit decisions made with this node's own buckets because the shared store did not answer, by limit",
+      ['scope'],
+    );
     this.#report();
   }
 
@@ -70,12 +79,25 @@ export class ConfigAuthorizer implements Authorizer {
   /** Swaps in a policy built (and so validated) from a new config. */
   install(policy: Policy): void {
     const wasEnabled = this.#policy.enabled;
-    this.#policy = policy;
+    this.#policy = this.#withSharedLimits(policy);
     this.#verified = new Map();
     this.#report();
     if (wasEnabled !== policy.enabled) {
       this.#log.warn(policy.enabled ? 'users configured: authentication is now required' : 'no users configured any more: the server is now open');
     }
+  }
+
+  /**
+   * Keeps rate-limit buckets in `store` from now on (and after every reload),
+   * so that nodes sharing it enforce one budget per client.
+   */
+  shareBuckets(store: BucketStore): void {
+    this.#shared = { store, reporter: new FallbackReporter(this.#log, (scope) => this.#fallbacks.inc({ scope })) };
+    this.#policy = this.#withSharedLimits(this.#policy);
+  }
+
+  #withSharedLimits(policy: Policy): Policy {
+    return this.#shared ? { ...policy, limits: buildRateLimits(policy.rateLimit, this.#shared) } : policy;
   }
 
   #report(): void {
@@ -146,7 +168,7 @@ export class ConfigAuthorizer implements Authorizer {
       const charge = action === 'publish' && !(view.chargeOnce && this.#charged.has(view.req));
       if (charge) {
         if (view.chargeOnce) this.#charged.add(view.req);
-        if (p.perIp) this.#take(p.perIp, ip, 'ip', `too many requests from ${ip}`);
+        if (p.limits.perIp) await this.#take(p.limits.perIp, ip, 'ip', `too many requests from ${ip}`);
       }
       let identity: Identity;
       if (!p.enabled) identity = OPEN_IDENTITY;
@@ -164,7 +186,7 @@ export class ConfigAuthorizer implements Authorizer {
             const what = action === 'admin' ? 'administer this server' : `${action} ${resource === undefined ? 'anything' : resource}`;
             throw new HttpError(403, `user ${identity.name} may not ${what}`);
           }
-          if (charge && p.perToken) this.#take(p.perToken, limitKey(creds, identity), 'token', `too many requests for ${identity.name}`);
+          if (charge && p.limits.perToken) await this.#take(p.limits.perToken, limitKey(creds, identity), 'token', `too many requests for ${identity.name}`);
         }
       }
       this.#decisions.inc({ action, outcome: 'allowed' });
@@ -195,7 +217,7 @@ export class ConfigAuthorizer implements Authorizer {
     if (creds.kind === 'bearer') {
       const name = p.tokens.get(tokenDigest(creds.token));
       const user = name === undefined ? undefined : p.users.get(name);
-      if (!user) throw this.#failed(p, ip, 'invalid token', 'Bearer');
+      if (!user) throw await this.#failed(p, ip, 'invalid token', 'Bearer');
       return identityFor(user, 'bearer');
     }
     if (creds.kind !== 'basic') throw this.#challenge(p, 'authentication required');
@@ -204,18 +226,18 @@ export class ConfigAuthorizer implements Authorizer {
     const cachedUser = cached && cached.expires > Date.now() ? p.users.get(cached.user) : undefined;
     if (cachedUser) return identityFor(cachedUser, 'basic');
     // Refuse before hashing: a brute-forcer must not be able to keep scrypt busy.
-    const gate = p.authFailures.check(ip);
+    const gate = await p.limits.authFailures.check(ip);
     if (!gate.ok) throw this.#tooMany(gate.retryAfterMs, 'auth_failure', `too many failed logins from ${ip}`);
     const user = p.users.get(creds.user);
     const ok = await verifyPassword(creds.password, user?.password ?? p.decoy);
-    if (!user || !ok) throw this.#failed(p, ip, 'wrong user name or password', 'Basic');
+    if (!user || !ok) throw await this.#failed(p, ip, 'wrong user name or password', 'Basic');
     this.#verified.set(key, { user: user.name, expires: Date.now() + CACHE_TTL_MS });
     if (this.#verified.size > CACHE_MAX) this.#verified.delete(this.#verified.keys().next().value as string);
     return identityFor(user, 'basic');
   }
 
-  #failed(p: Policy, ip: string, reason: string, scheme: 'Basic' | 'Bearer'): HttpError {
-    p.authFailures.take(ip);
+  async #failed(p: Policy, ip: string, reason: string, scheme: 'Basic' | 'Bearer'): Promise<HttpError> {
+    await p.limits.authFailures.take(ip);
     this.#log.info({ ip, scheme }, `authentication failed: ${reason}`);
     const err = this.#challenge(p, reason);
     if (scheme === 'Bearer') err.headers['WWW-Authenticate'] = `Bearer realm="${p.realm}", error="invalid_token"`;
@@ -226,8 +248,8 @@ export class ConfigAuthorizer implements Authorizer {
     return new HttpError(401, reason, { 'WWW-Authenticate': `Basic realm="${p.realm}", Bearer realm="${p.realm}"` });
   }
 
-  #take(buckets: TokenBuckets, key: string, scope: string, reason: string): void {
-    const r = buckets.take(key);
+  async #take(buckets: Buckets, key: string, scope: string, reason: string): Promise<void> {
+    const r = await buckets.take(key);
     if (!r.ok) throw this.#tooMany(r.retryAfterMs, scope, reason);
   }
 

@@ -5,7 +5,9 @@ import { IpRanges } from './client-ip.ts';
 import { compileInbound, type InboundRules } from './inbound.ts';
 import { decoyHash, parsePasswordHash, type PasswordHash } from './password.ts';
 import { compilePermissions, type PermissionSet } from './permissions.ts';
-import { TokenBuckets } from './rate-limit.ts';
+import type { RateLimitConfig } from './config-schema.ts';
+import { TokenBuckets, type BucketScope, type BucketSettings, type BucketStore, type Buckets } from './rate-limit.ts';
+import { SharedBuckets, type FallbackReporter } from './rate-limit-shared.ts';
 import { configuredTokenDigest, isHashedTokenEntry } from './tokens.ts';
 
 /**
@@ -13,7 +15,8 @@ import { configuredTokenDigest, isHashedTokenEntry } from './tokens.ts';
  * it is also how a config is validated beyond its schema (password hash
  * format, duplicate tokens, verifier names, secrets in the environment), so
  * start-up and reload reject the same mistakes. A reload swaps the whole
- * policy at once; rate-limit buckets start afresh with it.
+ * policy at once; in-memory rate-limit buckets start afresh with it (shared
+ * ones only where their settings changed: see src/store/redis/rate-limit.ts).
  */
 
 export interface CompiledUser {
@@ -35,9 +38,8 @@ export interface Policy {
   inbound: InboundRules;
   trusted: IpRanges;
   queryToken: boolean;
-  perIp?: TokenBuckets;
-  perToken?: TokenBuckets;
-  authFailures: TokenBuckets;
+  rateLimit: RateLimitConfig;
+  limits: RateLimits;
   /** Checked instead of a password when the user is unknown (same cost as a real check). */
   decoy: PasswordHash;
   /** Things worth telling the operator at start and on reload. */
@@ -107,10 +109,37 @@ export function buildPolicy(config: Config, env: NodeJS.ProcessEnv = process.env
     inbound,
     trusted: new IpRanges(config.server.trustedProxies),
     queryToken: config.auth.queryToken,
-    ...(rateLimit.perIp ? { perIp: new TokenBuckets(rateLimit.perIp, rateLimit.maxKeys) } : {}),
-    ...(rateLimit.perToken ? { perToken: new TokenBuckets(rateLimit.perToken, rateLimit.maxKeys) } : {}),
-    authFailures: new TokenBuckets(rateLimit.authFailures, rateLimit.maxKeys),
+    rateLimit,
+    limits: buildRateLimits(rateLimit),
     decoy: decoyHash([...users.values()].find((u) => u.password?.kind === 'scrypt')?.password),
     warnings,
+  };
+}
+
+export interface RateLimits {
+  perIp?: Buckets;
+  perToken?: Buckets;
+  authFailures: Buckets;
+}
+
+/** Where buckets go when several nodes share them (storage.driver redis). */
+export interface SharedLimits {
+  store: BucketStore;
+  reporter: FallbackReporter;
+}
+
+/**
+ * The buckets for `rateLimit`: in this process's memory, or in the shared
+ * store with in-memory buckets of the same settings as the fallback.
+ */
+export function buildRateLimits(settings: RateLimitConfig, shared?: SharedLimits): RateLimits {
+  const make = (scope: BucketScope, s: BucketSettings): Buckets => {
+    const local = new TokenBuckets(s, settings.maxKeys);
+    return shared ? new SharedBuckets(shared.store, scope, local, shared.reporter) : local;
+  };
+  return {
+    ...(settings.perIp ? { perIp: make('ip', settings.perIp) } : {}),
+    ...(settings.perToken ? { perToken: make('token', settings.perToken) } : {}),
+    authFailures: make('auth_failure', settings.authFailures),
   };
 }

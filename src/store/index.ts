@@ -17,6 +17,8 @@ import { queueRetention } from '../edges/queue/limits.ts';
 import { SqliteQueueClients } from './sqlite/queue-clients.ts';
 import { openRedisStores, unavailableUnderRedis } from './redis/open.ts';
 import type { AsyncPublishKeyStore } from './redis/publish-keys.ts';
+import type { BucketStore } from '../auth/rate-limit.ts';
+import { RedisBucketStore } from './redis/rate-limit.ts';
 
 /**
  * Every stateful part of Hookah, behind ports. Subsystems that need storage
@@ -44,6 +46,8 @@ export interface Stores {
   transport?: BusTransport;
   /** Webhook-queue clients and read cursors (the messages are topic q/<name>). */
   queueClients: QueueClientStore;
+  /** Rate-limit buckets shared by every node; absent on a single node (sqlite: the authorizer keeps them in memory). */
+  rateLimits?: BucketStore;
   close(): Promise<void>;
 }
 
@@ -80,6 +84,7 @@ export async function openStores(config: Config, log: Logger = createLogger(conf
       publishKeys: r.publishKeys,
       channels: unavailableUnderRedis<ChannelStore>('tunnel channels'),
       queueClients: r.queueClients,
+      rateLimits: new RedisBucketStore(r.redis, r.keys.prefix),
       transport: r.transport,
       close: () => r.close(),
     };
