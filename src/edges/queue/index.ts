@@ -23,6 +23,8 @@ import { KeyedLock, toQueueMessage, wireId, type MessageList } from './read.ts';
 const CLIENT_NAME_RE = /^[^\u0000-\u001f\u007f/]{1,128}$/;
 /** Messages handed out by one read; the rest come with the next. */
 const MAX_READ = 10_000;
+/** Times a read starts over because a concurrent read of the same client (on another node) moved its cursor first. */
+const MAX_READ_RACES = 10;
 
 const ROLLED_OFF =
   "It's been too long since you've read from the queue. As such, at least one message has been discarded. Please refresh your local state";
@@ -33,6 +35,14 @@ export function createQueueEdge(rt: Runtime): Edge {
   const log = rt.log.child({ module: 'queue' });
   const startedAt = String(Math.floor(Date.now() / 1000));
   const clients = rt.stores.queueClients;
+  // Nodes sharing a store answer with one time; a time that changed from node to node would look like a restart.
+  const serverTime = async () => (clients.startTime ? clients.startTime(startedAt) : startedAt);
+  /** Moves a client past what a read hands out; false when another node's read of it got there first. */
+  const moveCursor = async (user: string, name: string, from: string, to: string) => {
+    if (clients.advanceFrom) return clients.advanceFrom(user, name, from, to);
+    await clients.advance(user, name, to);
+    return true;
+  };
   const locks = new KeyedLock();
   const router = new Router();
   const errors = queueErrors(log);
@@ -146,6 +156,15 @@ export function createQueueEdge(rt: Runtime): Edge {
   });
 
   async function read(ctx: Context, user: string, name: string): Promise<MessageList> {
+    for (let attempt = 1; ; attempt++) {
+      const list = await readOnce(ctx, user, name);
+      if (list) return list;
+      if (attempt >= MAX_READ_RACES) throw new QueueError(409, 'That client is being read through another server at the same time; retry');
+    }
+  }
+
+  /** One read, or undefined when a concurrent read of the same client moved its cursor first (start over). */
+  async function readOnce(ctx: Context, user: string, name: string): Promise<MessageList | undefined> {
     const client = await clients.get(user, name);
     if (!client) throw new QueueError(404, 'You are not currently listening on that client');
     if (client.state === 'disconnected') throw new QueueError(410, `That client has been disconnected because: ${client.reason ?? 'unknown'}`);
@@ -173,10 +192,10 @@ export function createQueueEdge(rt: Runtime): Edge {
       throw new QueueError(410, ROLLED_OFF, true);
     }
     const last = events.at(-1)?.id;
-    if (last !== undefined) await clients.advance(user, name, last);
+    if (last !== undefined && !(await moveCursor(user, name, client.cursor, last))) return undefined;
     const current = (await newest(topic)) ?? last;
     return {
-      time: startedAt,
+      time: await serverTime(),
       current_message: wireId(current !== undefined && last !== undefined && rt.stores.events.compareIds(last, current) > 0 ? last : current),
       messages: events.map(toQueueMessage),
     };
@@ -195,9 +214,9 @@ export function createQueueEdge(rt: Runtime): Edge {
     ok(ctx);
   });
 
-  router.get('/time', (ctx) => {
+  router.get('/time', async (ctx) => {
     ctx.type = 'text/plain';
-    ctx.body = startedAt;
+    ctx.body = await serverTime();
   });
 
   registerAccountRoutes(rt, router, errors, ok);

@@ -31,6 +31,21 @@ export interface QueueClientStore {
   countForUser(user: string): Promise<number>;
   /** Moves the cursor and clears a pending refresh. */
   advance(user: string, client: string, cursor: string): Promise<void>;
+  /**
+   * Moves the cursor from `from` to `to` only if it is still at `from` and no
+   * refresh or disconnect is pending; false otherwise. Stores shared by several
+   * nodes implement it: a read on one node must not hand out what a concurrent
+   * read of the same client on another node already has (on one node the
+   * edge's lock serialises a client's reads).
+   */
+  advanceFrom?(user: string, client: string, from: string, to: string): Promise<boolean>;
+  /**
+   * The `time` of the queue API (server start, Unix seconds) when several nodes
+   * share the store: `candidate` (this node's start) if none is recorded yet,
+   * else the recorded one, so every node answers the same. It is kept as long
+   * as the store keeps its data.
+   */
+  startTime?(candidate: string): Promise<string>;
   /** Flags every connected client of a queue for a refresh; returns how many. */
   flagRefresh(queue: string, reason: string): Promise<number>;
   disconnect(user: string, client: string, reason: string): Promise<void>;

@@ -10,6 +10,7 @@ import { guard, LuaScript, type RedisClient } from './connection.ts';
  *   Q all         set: every client id
  *   Q u:<user>    set: ids of a user's clients
  *   Q q:<queue>   set: ids of a queue's clients
+ *   Q time        string: the queue API's start time, shared by every node
  */
 
 const LIB = `
@@ -52,6 +53,23 @@ if not state or state == 'disconnected' then return 0 end
 redis.call('HSET', h, 'cursor', ARGV[3], 'state', 'ok')
 redis.call('HDEL', h, 'reason')
 return 1
+`);
+
+/** ARGV: Q, id, expected cursor, new cursor. */
+const ADVANCE_FROM = new LuaScript(`${LIB}
+local h = Q .. 'c:' .. ARGV[2]
+local v = redis.call('HMGET', h, 'state', 'cursor')
+if v[1] ~= 'ok' or v[2] ~= ARGV[3] then return 0 end
+redis.call('HSET', h, 'cursor', ARGV[4])
+return 1
+`);
+
+/** ARGV: Q, candidate time. */
+const START_TIME = new LuaScript(`${LIB}
+local t = redis.call('GET', Q .. 'time')
+if t then return t end
+redis.call('SET', Q .. 'time', ARGV[2])
+return ARGV[2]
 `);
 
 /** ARGV: Q, queue, reason. */
@@ -111,6 +129,14 @@ export class RedisQueueClients implements QueueClientStore {
 
   async advance(user: string, client: string, cursor: string): Promise<void> {
     await ADVANCE.run(this.#redis, [], [this.#q, this.#id(user, client), cursor]);
+  }
+
+  async advanceFrom(user: string, client: string, from: string, to: string): Promise<boolean> {
+    return Number(await ADVANCE_FROM.run(this.#redis, [], [this.#q, this.#id(user, client), from, to])) === 1;
+  }
+
+  async startTime(candidate: string): Promise<string> {
+    return String(await START_TIME.run(this.#redis, [], [this.#q, candidate]));
   }
 
   async flagRefresh(queue: string, reason: string): Promise<number> {
