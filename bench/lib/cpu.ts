@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * CPU time (user and system, ms) a process has used so far, read from
+ * CPU time (user and system, ms) a process (or one of its threads) has used so far, read from
  * /proc/<pid>/stat; undefined where there is no /proc (not Linux). Per-message
  * CPU is a steadier figure than throughput on a shared 2-core machine.
  */
-export function processCpuMs(pid: number): { user: number; system: number } | undefined {
+export function processCpuMs(pid: number, thread?: number): { user: number; system: number } | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
     // Fields after the command name, which is in parentheses and may hold spaces.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // utime and stime (fields 14 and 15), in ticks of USER_HZ, which is 100 on Linux.
