@@ -88,6 +88,18 @@ export const tunnelPaths: Paths = {
       responses: { '204': empty('Deleted.'), ...errors([401, 'Channel token missing or wrong.'], 404) },
     }),
   },
+  '/admin/tunnel/channels': {
+    get: operation({
+      operationId: 'listTunnelChannels',
+      summary: 'Tunnel channels with their connected clients (on every node)',
+      description:
+        'Channels with connected clients first, then the most recently used; gateway sessions are not listed. Access control: `admin` (resource `tunnel`).',
+      tags: tunnel,
+      permission: 'admin',
+      parameters: [query('limit', 'Most channels to return.', { type: 'integer', minimum: 1, maximum: 2000, default: 200 })],
+      responses: { '200': json('The channels.', 'TunnelChannelList'), ...errors(400, 401, 403) },
+    }),
+  },
   '/ws/{channel}': {
     get: operation({
       operationId: 'tunnelClientSocket',

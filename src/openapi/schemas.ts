@@ -219,6 +219,35 @@ export const TunnelQueued = named(
   'No tunnel client was connected: the request was stored for replay.',
   z.object({ id: z.string(), status: z.literal('queued'), channel: z.string() }),
 );
+export const TunnelChannelList = named(
+  'TunnelChannelList',
+  'Tunnel channels with their connected clients (GET /admin/tunnel/channels): channels with clients first, then the most recently used.',
+  z.object({
+    channels: z.array(
+      z.object({
+        channel: z.string(),
+        created_at: isoTime,
+        last_used_at: isoTime,
+        expires_at: isoTime.nullable().describe('null while a client is connected'),
+        queued: count,
+        queued_bytes: count,
+        clients: z.array(
+          z.object({
+            id: z.string().describe('Client id, unique on its node'),
+            node: z.string().nullable().describe('The node holding the WebSocket; null on a single node'),
+            connected_at: isoTime,
+            remote_address: z.string(),
+            user_agent: z.string().nullable(),
+            in_flight: count.describe('Requests sent to the client and not answered yet'),
+          }),
+        ),
+      }),
+    ),
+    total: count.describe('Tunnel channels stored, listed or not'),
+    truncated: z.boolean(),
+    mode: z.enum(['balance', 'broadcast']),
+  }),
+);
 export const CallbackAccepted = named(
   'CallbackAccepted',
   'A gateway callback stored on the session topic (relayed at once when the session is connected).',
@@ -271,6 +300,7 @@ export const Overview = named(
 );
 
 export type OverviewJson = z.output<typeof Overview>;
+export type TunnelChannelListJson = z.output<typeof TunnelChannelList>;
 export type OverviewTopicJson = z.output<typeof OverviewTopic>;
 export type MessageJson = z.output<typeof Message>;
 export type MessageSummaryJson = z.output<typeof MessageSummary>;

@@ -5,7 +5,7 @@ import { openSqlite, type SqliteDb } from './sqlite/open.ts';
 import { SqliteEventLog } from './sqlite/event-log.ts';
 import type { SubscriptionStore } from '../hub/ports.ts';
 import { SqliteSubscriptionStore } from './sqlite/subscription-store.ts';
-import type { ChannelStore } from '../edges/tunnel/ports.ts';
+import type { ChannelStore, TunnelCluster } from '../edges/tunnel/ports.ts';
 import { SqliteChannelStore } from './sqlite/channel-store.ts';
 import type { BusTransport } from '../core/transport.ts';
 import type { DeliveryStore } from '../dispatcher/ports.ts';
@@ -15,7 +15,7 @@ import { SqlitePublishKeys } from './sqlite/publish-keys.ts';
 import type { QueueClientStore } from '../edges/queue/ports.ts';
 import { queueRetention } from '../edges/queue/limits.ts';
 import { SqliteQueueClients } from './sqlite/queue-clients.ts';
-import { openRedisStores, unavailableUnderRedis } from './redis/open.ts';
+import { openRedisStores } from './redis/open.ts';
 import type { AsyncPublishKeyStore } from './redis/publish-keys.ts';
 import type { BucketStore } from '../auth/rate-limit.ts';
 import { RedisBucketStore } from './redis/rate-limit.ts';
@@ -31,6 +31,8 @@ export interface Stores {
   subscriptions: SubscriptionStore;
   /** Tunnel channels, their offline queues and gateway sessions. */
   channels: ChannelStore;
+  /** Which node holds which tunnel client / gateway connection, and messages between nodes; absent on a single node. */
+  tunnelCluster?: TunnelCluster;
   /**
    * The embedded database, for SQLite adapters of other subsystems. Only
    * with the sqlite driver: under redis, reading it throws an error naming
@@ -82,7 +84,8 @@ export async function openStores(config: Config, log: Logger = createLogger(conf
       deliveries: r.deliveries,
       subscriptions: r.subscriptions,
       publishKeys: r.publishKeys,
-      channels: unavailableUnderRedis<ChannelStore>('tunnel channels'),
+      channels: r.channels,
+      tunnelCluster: r.tunnelCluster,
       queueClients: r.queueClients,
       rateLimits: new RedisBucketStore(r.redis, r.keys.prefix),
       transport: r.transport,

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
 import { createEdges } from '../../src/edges/index.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { startTestHookah, type TestHookah } from '../helpers/hookah.ts';
@@ -261,6 +262,18 @@ describe('OpenAPI document', () => {
     await check('post', '/webhook/{channel}/{path}', await post(`/webhook/${issued.channel}/github/push`, '{}', { 'content-type': 'application/json' }));
     await check('post', '/webhook/{channel}', await post('/webhook/00000000-0000-4000-8000-000000000000', '{}'));
     await check('get', '/ws/{channel}', await get(`/ws/${issued.channel}`));
+    const other = await check('get', '/new', await get('/new'));
+    const client = new WebSocket(other.ws_url, { headers: { 'x-hookah-channel-token': other.token } });
+    try {
+      await new Promise((resolve, reject) => client.once('message', resolve).once('error', reject));
+      const channels = await check('get', '/admin/tunnel/channels', await get('/admin/tunnel/channels?limit=5'));
+      assert.equal(channels.channels[0].channel, other.channel);
+      assert.equal(channels.channels[0].clients.length, 1);
+      assert.ok(channels.channels.some((c: Json) => c.channel === issued.channel && c.queued === 1));
+    } finally {
+      client.terminate();
+    }
+    await check('get', '/admin/tunnel/channels', await get('/admin/tunnel/channels?limit=0'));
     await check('delete', '/channels/{channel}', await fetch(`${hookah.url}/channels/${issued.channel}`, { method: 'DELETE', headers: token }));
     await check('get', '/gateway', await get('/gateway'));
     await check('post', '/gateway/callback/{correlation}', await post('/gateway/callback/forged.value.mac', '{}'));

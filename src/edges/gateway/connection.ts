@@ -18,6 +18,27 @@ const MAX_PENDING_ACTIONS = 100;
 const MAX_TRACKED_DELIVERIES = 10_000;
 const RECENT_EVENTS = 1024;
 
+/** What a gateway client is told when a dispatch finished; plain data, so it can travel between nodes. */
+export interface DeliveryReport {
+  id: string;
+  status: 'delivered' | 'failed';
+  attempts: number;
+  httpStatus: number | null;
+  error: string | null;
+}
+
+/** The report of a final dispatcher outcome; undefined while the delivery is still retrying. */
+export function deliveryReport(o: DeliveryOutcome): DeliveryReport | undefined {
+  if (!o.final || (o.record.status !== 'delivered' && o.record.status !== 'failed')) return undefined;
+  return {
+    id: o.record.id,
+    status: o.record.status,
+    attempts: o.record.attemptCount,
+    httpStatus: o.attempt.status ?? null,
+    error: o.record.status === 'failed' ? (o.record.lastError ?? null) : null,
+  };
+}
+
 export interface ConnectionSettings {
   rt: Runtime;
   log: Logger;
@@ -106,21 +127,20 @@ export class GatewayConnection {
     setTimeout(() => this.#ws.terminate(), 2000).unref();
   }
 
-  /** A dispatcher outcome for one of this session's deliveries. */
-  outcome(o: DeliveryOutcome): void {
-    if (!o.final) return;
-    const tracked = this.#deliveries.get(o.record.id);
+  /** The final outcome of one of this session's deliveries (attempted on this node or another). */
+  outcome(r: DeliveryReport): void {
+    const tracked = this.#deliveries.get(r.id);
     if (!tracked) return;
-    this.#deliveries.delete(o.record.id);
+    this.#deliveries.delete(r.id);
     this.#send({
       type: 'delivery',
       id: tracked.id,
-      message_id: o.record.id,
+      message_id: r.id,
       correlation_id: tracked.correlationId,
-      status: o.record.status,
-      attempts: o.record.attemptCount,
-      http_status: o.attempt.status ?? null,
-      error: o.record.status === 'failed' ? (o.record.lastError ?? null) : null,
+      status: r.status,
+      attempts: r.attempts,
+      http_status: r.httpStatus,
+      error: r.error,
     });
   }
 

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Router from '@koa/router';
 import { WebSocketServer } from 'ws';
+import { clientIp, IpRanges } from '../../auth/client-ip.ts';
 import { keptHeaders, readRawBody } from '../../http/body.ts';
 import { HttpError } from '../../http/errors.ts';
 import type { Runtime } from '../../runtime.ts';
@@ -10,7 +11,7 @@ import type { ChannelRecord } from '../tunnel/ports.ts';
 import { maxFrameBytes } from '../tunnel/protocol.ts';
 import { refuseUpgrade } from '../tunnel/refuse.ts';
 import { CHANNEL_ID_RE, hashToken, newChannelId, newToken, presentedToken, tokenMatches } from '../tunnel/token.ts';
-import { CORRELATION_HEADER, GatewayConnection, type ConnectionSettings } from './connection.ts';
+import { CORRELATION_HEADER, deliveryReport, GatewayConnection, type ConnectionSettings, type DeliveryReport } from './connection.ts';
 import { correlationSession, correlationValid } from './correlation.ts';
 
 /**
@@ -28,6 +29,12 @@ export function createGatewayEdge(rt: Runtime): Edge {
   const actions = rt.metrics.counter('hookah_gateway_actions_total', 'Gateway client actions, by action and outcome', ['action', 'outcome']);
   const callbacks = rt.metrics.counter('hookah_gateway_callbacks_total', 'Third-party callbacks to /gateway/callback, by outcome', ['outcome']);
   const sessions = new Map<string, GatewayConnection>();
+  /** Several nodes (redis): a session's connection may be on any of them. */
+  const cluster = rt.stores.tunnelCluster;
+  /** Registry id of each local connection (unique on this node). */
+  const registered = new Map<GatewayConnection, string>();
+  let connectionSeq = 0;
+  const trustedProxies = new IpRanges(rt.config.server.trustedProxies);
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes(rt.config.server.maxBodyBytes) });
   let closing = false;
 
@@ -40,21 +47,64 @@ export function createGatewayEdge(rt: Runtime): Edge {
     actions,
     closed(conn) {
       if (sessions.get(conn.session) === conn) sessions.delete(conn.session);
+      const id = registered.get(conn);
+      registered.delete(conn);
+      if (id) cluster?.detach('gateway', conn.session, id).catch((err) => log.warn({ err, session: conn.session }, 'cannot unregister a gateway connection; its entry is corrected within seconds'));
       connections.dec();
       store.touch(conn.session).catch(() => undefined);
       log.debug({ session: conn.session }, 'gateway client disconnected');
     },
   };
 
+  /** Nodes other than this one holding a connection of the session. */
+  const elsewhere = async (session: string): Promise<Map<string, number>> => (cluster ? cluster.locate(session) : new Map());
+
+  /**
+   * Messages between nodes, `<type>\n<session>\n<json>`: `close` {code, reason}
+   * (the session was resumed elsewhere or deleted), `outcome` (a DeliveryReport
+   * for the session's connection: the delivery ran on another node).
+   */
+  const tell = (nodes: Iterable<string>, type: 'close' | 'outcome', session: string, body: unknown) => {
+    for (const node of nodes) {
+      cluster?.send(node, 'gateway', `${type}\n${session}\n${JSON.stringify(body)}`).catch((err) => log.warn({ err, node, type }, 'cannot reach another node'));
+    }
+  };
+  cluster?.onMessage('gateway', (_from, payload) => {
+    const a = payload.indexOf('\n');
+    const b = payload.indexOf('\n', a + 1);
+    if (a < 0 || b < 0) return;
+    const type = payload.slice(0, a);
+    const conn = sessions.get(payload.slice(a + 1, b));
+    if (!conn) return;
+    try {
+      const body = JSON.parse(payload.slice(b + 1)) as Record<string, unknown>;
+      if (type === 'close') conn.close(Number(body.code), String(body.reason));
+      else if (type === 'outcome') conn.outcome(body as unknown as DeliveryReport);
+    } catch (err) {
+      log.warn({ err, type }, 'ignoring a malformed gateway message from another node');
+    }
+  });
+
   const stopOutcomes = rt.dispatcher.onOutcome((o) => {
-    if (o.record.kind === 'gateway' && o.record.ref) sessions.get(o.record.ref)?.outcome(o);
+    if (o.record.kind !== 'gateway' || !o.record.ref) return;
+    const report = deliveryReport(o);
+    if (!report) return;
+    const session = o.record.ref;
+    const local = sessions.get(session);
+    if (local) return local.outcome(report);
+    // Attempted here, but the session's connection is on another node.
+    if (cluster) {
+      elsewhere(session)
+        .then((nodes) => tell(nodes.keys(), 'outcome', session, report))
+        .catch((err) => log.warn({ err, session }, 'cannot pass a gateway delivery outcome to another node'));
+    }
   });
 
   async function activeSession(id: string): Promise<ChannelRecord | undefined> {
     if (!CHANNEL_ID_RE.test(id)) return undefined;
     const record = await store.get(id);
     if (!record || record.kind !== 'gateway') return undefined;
-    if (!sessions.has(id) && Date.now() - record.lastUsedAt > cfg.channelTtl) {
+    if (!sessions.has(id) && Date.now() - record.lastUsedAt > cfg.channelTtl && (await elsewhere(id)).size === 0) {
       await store.remove(id);
       return undefined;
     }
@@ -88,7 +138,7 @@ export function createGatewayEdge(rt: Runtime): Edge {
       source: 'gateway',
     });
     await store.touch(record.id);
-    const connected = sessions.has(record.id);
+    const connected = sessions.has(record.id) || (await elsewhere(record.id)).size > 0;
     callbacks.inc({ outcome: connected ? 'relayed' : 'stored' });
     ctx.status = 202;
     ctx.body = { id: event.id, status: connected ? 'relayed' : 'stored' };
@@ -104,8 +154,10 @@ export function createGatewayEdge(rt: Runtime): Edge {
     if (!tokenMatches(presentedToken(ctx.req), record.tokenHash)) {
       throw new HttpError(401, 'the session token is missing or wrong', { 'www-authenticate': 'Bearer realm="hookah gateway"' });
     }
+    const nodes = await elsewhere(record.id);
     await store.remove(record.id);
     sessions.get(record.id)?.close(4404, 'session deleted');
+    tell(nodes.keys(), 'close', record.id, { code: 4404, reason: 'session deleted' });
     ctx.status = 204;
   });
 
@@ -115,6 +167,7 @@ export function createGatewayEdge(rt: Runtime): Edge {
     const lastEventId = params.get('last_event_id');
     let record: ChannelRecord | undefined;
     let token: string | undefined;
+    let takenOver = new Map<string, number>();
     try {
       if (closing || rt.shutdown.aborted) throw new HttpError(503, 'server is shutting down');
       if (sessions.size >= cfg.gateway.maxConnections) {
@@ -134,6 +187,7 @@ export function createGatewayEdge(rt: Runtime): Edge {
         record = await store.create({ id: newChannelId(), kind: 'gateway', tokenHash: hashToken(token), cursor });
       }
       await store.touch(record.id);
+      if (cluster && requested) takenOver = await elsewhere(record.id);
     } catch (err) {
       if ((err as { status?: number }).status === undefined) log.error({ err }, 'gateway upgrade failed');
       refuseUpgrade(socket, err);
@@ -144,9 +198,28 @@ export function createGatewayEdge(rt: Runtime): Edge {
     wss.handleUpgrade(req, socket, head, (ws) => {
       if (closing) return ws.close(1001, 'server is shutting down');
       sessions.get(session.id)?.close(4409, 'session resumed on another connection');
+      tell(takenOver.keys(), 'close', session.id, { code: 4409, reason: 'session resumed on another connection' });
       const conn = new GatewayConnection(ws, req, session.id, session.tokenHash, settings);
       sessions.set(session.id, conn);
       connections.inc();
+      if (cluster) {
+        const id = `g${++connectionSeq}`;
+        registered.set(conn, id);
+        const forwardedFor = req.headers['x-forwarded-for'];
+        cluster
+          .attach(
+            {
+              kind: 'gateway',
+              channel: session.id,
+              id,
+              connectedAt: Date.now(),
+              remoteAddress: clientIp(req.socket.remoteAddress, Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor, trustedProxies),
+              userAgent: req.headers['user-agent']?.slice(0, 256) ?? null,
+            },
+            Infinity,
+          )
+          .catch((err) => log.warn({ err, session: session.id }, 'cannot register a gateway connection; other nodes will store its callbacks as "stored"'));
+      }
       ws.send(
         JSON.stringify({
           type: 'session',
@@ -164,13 +237,21 @@ export function createGatewayEdge(rt: Runtime): Edge {
     });
   }
 
+  /** Sessions with a connection on any node: never expired. */
+  async function connectedAnywhere(): Promise<Set<string>> {
+    const keep = new Set(sessions.keys());
+    if (cluster) for (const e of await cluster.entries('gateway')) keep.add(e.channel);
+    return keep;
+  }
+
   const sweep = setInterval(() => {
-    store
-      .expire('gateway', Date.now() - cfg.channelTtl, new Set(sessions.keys()))
+    connectedAnywhere()
+      .then((keep) => store.expire('gateway', Date.now() - cfg.channelTtl, keep))
       .then((ids) => ids.length > 0 && log.info({ sessions: ids.length }, 'expired unused gateway sessions'))
       .catch((err: Error & { status?: number }) => {
-        // 501: this storage driver has no channel adapter yet; the edge answers that on use.
-        if (err.status !== 501) log.error({ err }, 'gateway session sweep failed');
+        // 503: storage unreachable for now; the next sweep catches up.
+        if (err.status === 503) log.warn({ err: err.message }, 'gateway session sweep skipped');
+        else log.error({ err }, 'gateway session sweep failed');
       });
   }, Math.max(1000, Math.min(cfg.channelTtl, 60_000)));
   sweep.unref();

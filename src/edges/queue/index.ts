@@ -225,15 +225,7 @@ export function createQueueEdge(rt: Runtime): Edge {
   rt.reload?.onReload(async (next: Config) => {
     const auth = rt.auth instanceof ConfigAuthorizer ? rt.auth : undefined;
     let count = 0;
-    let connected;
-    try {
-      connected = await clients.connected();
-    } catch (err) {
-      // A storage driver without a queue adapter (501) has no clients to check.
-      if ((err as { status?: number }).status === 501) return;
-      throw err;
-    }
-    for (const c of connected) {
+    for (const c of await clients.connected()) {
       let reason: string | undefined;
       if (!findQueue(next, c.queue)) reason = 'A reload has removed that queue';
       else if (auth && !auth.can(c.user, 'subscribe', queueTopic(c.queue))) reason = 'A reload has caused that queue to no longer be available to you';

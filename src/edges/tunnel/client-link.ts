@@ -3,6 +3,12 @@ import type { Logger } from '../../log.ts';
 import type { ExchangePeer } from './exchange.ts';
 import { parseClientFrame, type ClientFrame } from './protocol.ts';
 
+/** Where a client connected from, for the admin listing. */
+export interface ClientOrigin {
+  remoteAddress: string;
+  userAgent: string | null;
+}
+
 export interface ClientLinkHandlers {
   frame(link: ClientLink, frame: ClientFrame): void;
   closed(link: ClientLink): void;
@@ -17,6 +23,7 @@ export class ClientLink implements ExchangePeer {
   readonly label: string;
   readonly channel: string;
   readonly connectedAt = Date.now();
+  readonly origin: ClientOrigin;
   readonly #ws: WebSocket;
   readonly #log: Logger;
   readonly #ping: NodeJS.Timeout;
@@ -25,8 +32,18 @@ export class ClientLink implements ExchangePeer {
 
   readonly #maxBuffered: number;
 
-  constructor(ws: WebSocket, channel: string, label: string, keepAliveMs: number, maxBuffered: number, log: Logger, handlers: ClientLinkHandlers) {
+  constructor(
+    ws: WebSocket,
+    channel: string,
+    label: string,
+    origin: ClientOrigin,
+    keepAliveMs: number,
+    maxBuffered: number,
+    log: Logger,
+    handlers: ClientLinkHandlers,
+  ) {
     this.#ws = ws;
+    this.origin = origin;
     this.#maxBuffered = maxBuffered;
     this.channel = channel;
     this.label = label;

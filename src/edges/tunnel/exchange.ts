@@ -6,8 +6,12 @@ export interface ExchangeSink {
   head(status: number, headers: HeaderMap, error: string | undefined): void;
   data(chunk: Buffer): void;
   end(): void;
-  /** Before the head: answer with `status` and `reason`. After it: cut the response short. */
-  fail(status: number, reason: string): void;
+  /**
+   * Before the head: answer with `status` and `reason`. After it: cut the
+   * response short. `lost`: no client may have seen the request (the node
+   * holding them went away), so it may be queued instead.
+   */
+  fail(status: number, reason: string, lost?: boolean): void;
 }
 
 /** What an exchange needs from a tunnel client's connection. */
@@ -61,6 +65,21 @@ export class Exchange {
     return this.#owner;
   }
 
+  /** Whether `peer` is still expected to answer (or is answering). */
+  involves(peer: ExchangePeer): boolean {
+    return this.#owner ? this.#owner === peer : this.#targets.has(peer);
+  }
+
+  /** The peers still expected to answer (or answering). */
+  get peers(): ExchangePeer[] {
+    return this.#owner ? [this.#owner] : [...this.#targets];
+  }
+
+  /** The peer with this label among those still expected to answer. */
+  peerNamed(label: string): ExchangePeer | undefined {
+    return this.peers.find((p) => p.label === label);
+  }
+
   /** Sends the request frame to `peers`; false when none of them could take it. */
   start(frame: string, peers: ExchangePeer[]): boolean {
     for (const peer of peers) if (!peer.busy && peer.send(frame)) this.#targets.add(peer);
@@ -99,6 +118,18 @@ export class Exchange {
     if (this.#owner === undefined && this.#targets.size === 0) this.#fail(502, 'the tunnel client disconnected before answering', false);
   }
 
+  /**
+   * A peer could not take or finish the request (a remote node without a
+   * client for it, or gone). Once no peer is left the exchange fails; with
+   * `lost`, the sender's request may be queued instead.
+   */
+  peerFailed(peer: ExchangePeer, status: number, reason: string, lost: boolean): void {
+    if (this.#done) return;
+    if (this.#owner === peer) return this.#fail(502, reason, false);
+    if (this.#owner !== undefined || !this.#targets.delete(peer)) return;
+    if (this.#targets.size === 0) this.#fail(status, reason, false, lost);
+  }
+
   /** The sender went away or the server is closing: tell the clients, answer no one. */
   cancel(reason: string): void {
     if (this.#done) return;
@@ -127,11 +158,11 @@ export class Exchange {
     this.#sink.end();
   }
 
-  #fail(status: number, reason: string, tellPeers = true): void {
+  #fail(status: number, reason: string, tellPeers = true, lost = false): void {
     if (this.#done) return;
     if (tellPeers) this.#tellCancel(reason);
     this.#finish();
-    this.#sink.fail(status, reason);
+    this.#sink.fail(status, reason, lost);
   }
 
   #tellCancel(reason: string): void {

@@ -3,11 +3,14 @@ import type { Duplex } from 'node:stream';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { WebSocketServer } from 'ws';
+import { clientIp, IpRanges } from '../../auth/client-ip.ts';
 import { HttpError } from '../../http/errors.ts';
 import type { Runtime } from '../../runtime.ts';
 import type { Edge } from '../edge.ts';
+import { mountTunnelAdmin } from './admin.ts';
+import { ClusterRelay } from './cluster-relay.ts';
 import { LiveChannels } from './live-channels.ts';
-import type { ChannelRecord } from './ports.ts';
+import type { ChannelRecord, TunnelClientInfo } from './ports.ts';
 import { PROTOCOL_VERSION, maxFrameBytes, type HelloFrame } from './protocol.ts';
 import { refuseUpgrade } from './refuse.ts';
 import { QueueReplayer } from './replay.ts';
@@ -24,6 +27,8 @@ export function createTunnelEdge(rt: Runtime): Edge {
   const cfg = rt.config.tunnel;
   const log = rt.log.child({ module: 'tunnel' });
   const store = rt.stores.channels;
+  /** Several nodes share the store (redis): clients on any node serve webhooks arriving at any node. */
+  const cluster = rt.stores.tunnelCluster;
   const m = rt.metrics;
   const clients = m.gauge('hookah_tunnel_clients', 'Tunnel clients connected');
   const requests = m.counter('hookah_tunnel_requests_total', 'Webhook requests to tunnel channels, by outcome', ['outcome']);
@@ -33,6 +38,7 @@ export function createTunnelEdge(rt: Runtime): Edge {
     this.set(await store.count());
   });
 
+  const claimTtl = Math.max(30_000, 3 * cfg.requestTimeout);
   const live: LiveChannels = new LiveChannels({
     mode: cfg.multiClient,
     timeoutMs: cfg.requestTimeout,
@@ -42,15 +48,37 @@ export function createTunnelEdge(rt: Runtime): Edge {
     keepAliveMs: cfg.keepAlive,
     log,
     onAttach: (channel) => replayer.kick(channel),
+    onDetach: (channel, id) => {
+      cluster?.detach('tunnel', channel, id).catch((err) => log.warn({ err, channel }, 'cannot unregister a tunnel client; its entry is corrected within seconds'));
+    },
     onClientCount: (delta) => clients.inc(delta),
   });
+  cluster?.reportInFlight('tunnel', (channel, id) => live.inFlight(channel, id));
   const replayer = new QueueReplayer({
     store,
     live,
     retryIntervalMs: cfg.queue.retryInterval,
     log,
     onReplayed: (outcome) => replayed.inc({ outcome }),
+    ...(cluster && {
+      claims: {
+        // Long enough for one queued request's answer; renewed while it lasts.
+        claim: (channel: string) => cluster.claimReplay(channel, claimTtl),
+        renew: (channel: string, token: string) => cluster.renewReplay(channel, token, claimTtl),
+        release: (channel: string, token: string) => cluster.releaseReplay(channel, token),
+        renewEveryMs: Math.floor(claimTtl / 3),
+      },
+    }),
   });
+  const relay = cluster && new ClusterRelay({ cluster, live, log, kick: (channel) => replayer.kick(channel) });
+  // Safety net for a claim whose node died, or a kick that was lost: look at every local channel's queue now and then.
+  const recheck = cluster
+    ? setInterval(() => {
+        for (const channel of live.connectedChannels()) if (!replayer.busy(channel)) replayer.kick(channel);
+      }, cfg.queue.retryInterval)
+    : undefined;
+  recheck?.unref();
+  const trustedProxies = new IpRanges(rt.config.server.trustedProxies);
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes(cfg.maxBodyBytes) });
   let closing = false;
 
@@ -59,12 +87,16 @@ export function createTunnelEdge(rt: Runtime): Edge {
     return { webhook_url: `${base}/webhook/${id}`, ws_url: `${base.replace(/^http/, 'ws')}/ws/${id}` };
   };
 
+  /** The other nodes holding clients of the channel (none on a single node). */
+  const elsewhere = async (id: string): Promise<Map<string, number>> => (relay ? relay.locate(id) : new Map());
+  const sum = (nodes: Map<string, number>) => [...nodes.values()].reduce((a, b) => a + b, 0);
+
   /** The channel if it exists and has not expired; an expired one is deleted on the spot. */
   async function activeChannel(id: string): Promise<ChannelRecord | undefined> {
     if (!CHANNEL_ID_RE.test(id)) return undefined;
     const record = await store.get(id);
     if (!record || record.kind !== 'tunnel') return undefined;
-    if (live.clientCount(id) === 0 && Date.now() - record.lastUsedAt > cfg.channelTtl) {
+    if (live.clientCount(id) === 0 && Date.now() - record.lastUsedAt > cfg.channelTtl && (await elsewhere(id)).size === 0) {
       await store.remove(id);
       return undefined;
     }
@@ -81,7 +113,16 @@ export function createTunnelEdge(rt: Runtime): Edge {
     return record;
   }
 
+  /** Every connected client: this node's as they are now, the others' as of their last report. */
+  async function allClients(): Promise<TunnelClientInfo[]> {
+    if (!cluster) return live.describe();
+    const here = live.describe().map((c) => ({ ...c, node: cluster.node }));
+    const there = (await cluster.entries('tunnel')).filter((e) => e.node !== cluster.node);
+    return [...here, ...there.map(({ kind: _kind, ...e }) => e)];
+  }
+
   const router = new Router();
+  mountTunnelAdmin(router, { rt, clients: allClients });
 
   const issue = async (ctx: Context) => {
     await rt.auth.authorize(ctx, 'subscribe', 'tunnel');
@@ -100,14 +141,15 @@ export function createTunnelEdge(rt: Runtime): Edge {
 
   router.get('/channels/:channel', async (ctx) => {
     const record = await ownedChannel(ctx);
-    const queue = await store.queueStats(record.id);
+    const [queue, nodes] = await Promise.all([store.queueStats(record.id), elsewhere(record.id)]);
+    const connected = live.clientCount(record.id) + sum(nodes);
     ctx.body = {
       channel: record.id,
       ...urls(record.id),
       created_at: new Date(record.createdAt).toISOString(),
       last_used_at: new Date(record.lastUsedAt).toISOString(),
-      expires_at: live.clientCount(record.id) > 0 ? null : new Date(record.lastUsedAt + cfg.channelTtl).toISOString(),
-      clients: live.clientCount(record.id),
+      expires_at: connected > 0 ? null : new Date(record.lastUsedAt + cfg.channelTtl).toISOString(),
+      clients: connected,
       queued: queue.count,
       queued_bytes: queue.bytes,
       mode: cfg.multiClient,
@@ -117,8 +159,10 @@ export function createTunnelEdge(rt: Runtime): Edge {
 
   router.delete('/channels/:channel', async (ctx) => {
     const record = await ownedChannel(ctx);
+    const nodes = await elsewhere(record.id);
     await store.remove(record.id);
     live.disconnect(record.id, 4404, 'channel deleted');
+    relay?.disconnect(record.id, nodes.keys(), 4404, 'channel deleted');
     log.info({ channel: record.id }, 'tunnel channel deleted');
     ctx.status = 204;
   });
@@ -131,9 +175,20 @@ export function createTunnelEdge(rt: Runtime): Edge {
     requests.inc({ outcome });
     duration.observe({ outcome }, (Date.now() - startedAt) / 1000);
   };
-  router.all('/webhook/:channel{/*rest}', webhookHandler({ rt, live, replayer, channel: activeChannel, record }));
+  router.all('/webhook/:channel{/*rest}', webhookHandler({ rt, live, replayer, ...(relay && { relay }), channel: activeChannel, record }));
 
   async function accept(req: IncomingMessage, socket: Duplex, head: Buffer, id: string): Promise<void> {
+    const forwardedFor = req.headers['x-forwarded-for'];
+    const origin = {
+      remoteAddress: clientIp(req.socket.remoteAddress, Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor, trustedProxies),
+      userAgent: req.headers['user-agent']?.slice(0, 256) ?? null,
+    };
+    const clientId = live.nextClientId();
+    let registered = false;
+    const unregister = () => {
+      if (registered) cluster?.detach('tunnel', id, clientId).catch(() => undefined);
+      registered = false;
+    };
     try {
       if (closing || rt.shutdown.aborted) throw new HttpError(503, 'server is shutting down');
       await rt.auth.authorizeRequest?.(req, 'subscribe', `tunnel/${id}`);
@@ -141,15 +196,29 @@ export function createTunnelEdge(rt: Runtime): Edge {
       if (!record) throw new HttpError(404, 'no such tunnel channel');
       if (!tokenMatches(presentedToken(req), record.tokenHash)) throw new HttpError(401, 'the channel token is missing or wrong');
       live.checkRoom(id);
+      if (cluster) {
+        // tunnel.maxClientsPerChannel counts the clients on every node, atomically.
+        registered = await cluster.attach({ kind: 'tunnel', channel: id, id: clientId, connectedAt: Date.now(), ...origin }, cfg.maxClientsPerChannel);
+        if (!registered) throw live.full();
+      }
       await store.touch(id);
     } catch (err) {
+      unregister();
       if ((err as { status?: number }).status === undefined) log.error({ err }, 'tunnel upgrade failed');
       refuseUpgrade(socket, err);
       return;
     }
-    if (socket.destroyed) return;
+    if (socket.destroyed) return unregister();
+    // A handshake that never completes must not leave the client registered.
+    socket.once('close', unregister);
     wss.handleUpgrade(req, socket, head, (ws) => {
-      if (closing) return ws.close(1001, 'server is shutting down');
+      socket.off('close', unregister);
+      if (closing) {
+        unregister();
+        return ws.close(1001, 'server is shutting down');
+      }
+      // From here on the client's own close unregisters it (LiveChannels' onDetach).
+      registered = false;
       const hello: HelloFrame = {
         type: 'hello',
         version: PROTOCOL_VERSION,
@@ -159,18 +228,26 @@ export function createTunnelEdge(rt: Runtime): Edge {
         mode: cfg.multiClient,
         max_body_bytes: cfg.maxBodyBytes,
       };
-      live.attach(id, ws, JSON.stringify(hello));
+      live.attach(id, ws, JSON.stringify(hello), origin, clientId);
     });
+  }
+
+  /** Channels with a client on any node: never expired. */
+  async function connectedAnywhere(): Promise<Set<string>> {
+    const keep = live.connectedChannels();
+    if (cluster) for (const e of await cluster.entries('tunnel')) keep.add(e.channel);
+    return keep;
   }
 
   const sweepEvery = Math.max(1000, Math.min(cfg.channelTtl, 60_000));
   const sweep = setInterval(() => {
-    store
-      .expire('tunnel', Date.now() - cfg.channelTtl, live.connectedChannels())
+    connectedAnywhere()
+      .then((keep) => store.expire('tunnel', Date.now() - cfg.channelTtl, keep))
       .then((ids) => ids.length > 0 && log.info({ channels: ids.length }, 'expired unused tunnel channels'))
       .catch((err: Error & { status?: number }) => {
-        // 501: this storage driver has no channel adapter yet; the edge answers that on use.
-        if (err.status !== 501) log.error({ err }, 'tunnel channel sweep failed');
+        // 503: storage unreachable for now; the next sweep catches up.
+        if (err.status === 503) log.warn({ err: err.message }, 'tunnel channel sweep skipped');
+        else log.error({ err }, 'tunnel channel sweep failed');
       });
   }, sweepEvery);
   sweep.unref();
@@ -187,6 +264,8 @@ export function createTunnelEdge(rt: Runtime): Edge {
     close() {
       closing = true;
       clearInterval(sweep);
+      clearInterval(recheck);
+      relay?.close();
       replayer.close();
       live.closeAll('server is shutting down');
       wss.close();

@@ -18,6 +18,33 @@ export interface ChannelRecord {
   cursor?: string;
 }
 
+/** A channel with the size of its offline queue, as listings show it. */
+export interface ChannelSummary extends ChannelRecord {
+  queued: number;
+  queuedBytes: number;
+}
+
+export interface ChannelPage {
+  /** Most recently used first. */
+  channels: ChannelSummary[];
+  /** Every channel of the kind, listed or not. */
+  total: number;
+}
+
+/** One connected tunnel client, as the admin listing shows it. */
+export interface TunnelClientInfo {
+  /** Unique on its node (`c1`, `c2`, …). */
+  id: string;
+  channel: string;
+  /** The node holding its WebSocket; null on a single node. */
+  node: string | null;
+  connectedAt: number;
+  remoteAddress: string;
+  userAgent: string | null;
+  /** Requests sent to it and not answered yet. */
+  inFlight: number;
+}
+
 export type HeaderMap = Record<string, string | string[]>;
 
 /** An HTTP request as it travels through the tunnel. */
@@ -56,6 +83,8 @@ export interface ChannelStore {
   /** Deletes the channel and its queue. */
   remove(id: string): Promise<boolean>;
   count(): Promise<number>;
+  /** Channels of `kind`, most recently used first, at most `limit`, and how many there are in all. */
+  list(kind: ChannelKind, limit: number): Promise<ChannelPage>;
   /** Deletes channels of `kind` (with their queues) last used before `before`, except those in `keep`; returns their ids. */
   expire(kind: ChannelKind, before: number, keep: ReadonlySet<string>): Promise<string[]>;
 
@@ -66,4 +95,60 @@ export interface ChannelStore {
   /** Removes one queued request once it has been answered. */
   ack(channel: string, id: string): Promise<boolean>;
   queueStats(channel: string): Promise<{ count: number; bytes: number }>;
+}
+
+/** A WebSocket holder as the cluster registry knows it: a tunnel client or a gateway connection. */
+export interface PresenceEntry {
+  kind: ChannelKind;
+  /** The tunnel channel or gateway session. */
+  channel: string;
+  /** Unique on its node. */
+  id: string;
+  connectedAt: number;
+  remoteAddress: string;
+  userAgent: string | null;
+}
+
+/** A registered entry with the node holding it and, as of its last report, its requests in flight. */
+export interface NodePresence extends PresenceEntry {
+  node: string;
+  inFlight: number;
+}
+
+/**
+ * What the tunnel and gateway need to work across several nodes (the Redis
+ * adapter is src/store/redis/tunnel-cluster.ts; a single node has none):
+ * which node holds which channel's WebSockets, a message channel to each
+ * node, and a claim so that only one node replays a channel's queue at a
+ * time. Entries of a node that stops reporting (crashed) vanish within
+ * seconds.
+ */
+export interface TunnelCluster {
+  /** This node's id. */
+  readonly node: string;
+  /**
+   * Registers a WebSocket holder on this node, unless the channel already has
+   * `max` of them on all live nodes together; false then.
+   */
+  attach(entry: PresenceEntry, max: number): Promise<boolean>;
+  detach(kind: ChannelKind, channel: string, id: string): Promise<void>;
+  /** The other live nodes holding `channel`, with how many holders each. */
+  locate(channel: string): Promise<Map<string, number>>;
+  /** Every holder of `kind` on every live node. */
+  entries(kind: ChannelKind): Promise<NodePresence[]>;
+  /** Of `nodes`, those that are gone (no heartbeat, or no longer listening for messages). */
+  gone(nodes: string[]): Promise<string[]>;
+  /** Where this node's `inFlight` figures come from, reported with each heartbeat. */
+  reportInFlight(kind: ChannelKind, inFlight: (channel: string, id: string) => number): void;
+
+  /** Sends `payload` to `node`; resolves false when that node is not listening (stopped or died). */
+  send(node: string, kind: ChannelKind, payload: string): Promise<boolean>;
+  /** Messages other nodes sent to this one, in the order each sender sent them. */
+  onMessage(kind: ChannelKind, handler: (from: string, payload: string) => void): void;
+
+  /** Claims the replay of a channel's queue for `ttlMs`; a token, or undefined when another node holds it. */
+  claimReplay(channel: string, ttlMs: number): Promise<string | undefined>;
+  /** Extends a claim; false when it was lost (expired and taken by another node). */
+  renewReplay(channel: string, token: string, ttlMs: number): Promise<boolean>;
+  releaseReplay(channel: string, token: string): Promise<void>;
 }

@@ -3,12 +3,24 @@ import type { ExchangeSink } from './exchange.ts';
 import type { LiveChannels } from './live-channels.ts';
 import type { ChannelStore, QueuedRequest } from './ports.ts';
 
+/** Makes one node at a time replay a channel's queue when several hold its clients. */
+export interface ReplayClaims {
+  claim(channel: string): Promise<string | undefined>;
+  /** False when the claim was lost (it expired and another node took it). */
+  renew(channel: string, token: string): Promise<boolean>;
+  release(channel: string, token: string): Promise<void>;
+  /** Renew a held claim this often, so a long answer does not outlive it. */
+  renewEveryMs: number;
+}
+
 export interface ReplayOptions {
   store: ChannelStore;
   live: LiveChannels;
   retryIntervalMs: number;
   log: Logger;
   onReplayed?(outcome: 'delivered' | 'retry'): void;
+  /** In a cluster: the queue is shared, so replaying it needs a claim. */
+  claims?: ReplayClaims;
 }
 
 interface ChannelReplay {
@@ -62,12 +74,41 @@ export class QueueReplayer {
 
   async #run(channel: string, state: ChannelReplay): Promise<void> {
     let failed = false;
+    /** Another node replays this channel now; it keeps going until the queue is empty. */
+    let elsewhere = false;
+    const claims = this.#o.claims;
+    let token: string | undefined;
+    let renewal: NodeJS.Timeout | undefined;
+    let claimLost = false;
     try {
       do {
         state.again = false;
         while (!this.#closed && this.#o.live.clientCount(channel) > 0) {
           const item = await this.#o.store.peek(channel);
           if (!item) break;
+          if (claimLost) {
+            elsewhere = true;
+            break;
+          }
+          if (claims && !token) {
+            token = await claims.claim(channel);
+            if (!token) {
+              elsewhere = true;
+              break;
+            }
+            const held = token;
+            renewal = setInterval(() => {
+              claims.renew(channel, held).then(
+                (ok) => {
+                  if (!ok) claimLost = true;
+                },
+                (err) => this.#o.log.warn({ channel, err }, 'cannot renew the tunnel queue replay claim'),
+              );
+            }, claims.renewEveryMs);
+            renewal.unref();
+            // The head may have been replayed by the node that held the claim before.
+            continue;
+          }
           const result = await this.#replayOne(channel, item);
           if (result.ok) {
             await this.#o.store.ack(channel, item.id);
@@ -80,13 +121,25 @@ export class QueueReplayer {
           failed = true;
           break;
         }
-      } while (state.again && !failed && !this.#closed);
+      } while (state.again && !failed && !elsewhere && !this.#closed);
     } catch (err) {
       failed = true;
       this.#o.log.error({ channel, err }, 'replaying the tunnel queue failed');
     } finally {
+      clearInterval(renewal);
+      if (claims && token) {
+        await claims.release(channel, token).catch((err) => this.#o.log.warn({ channel, err }, 'cannot release the tunnel queue replay claim'));
+        // A request queued while the claim was held may have kicked another node, which left it to us.
+        if (!failed && !this.#closed) state.again = await this.#o.store.peek(channel).then((item) => item !== undefined, () => false);
+      }
       state.running = false;
     }
+    if (claims && token && state.again && !failed && !this.#closed) {
+      this.kick(channel);
+      return;
+    }
+    // A node that found the claim taken looks again later, in case the holder died.
+    if (elsewhere) failed = true;
     if (failed && !this.#closed && this.#o.live.clientCount(channel) > 0) {
       state.retry = setTimeout(() => this.kick(channel), this.#o.retryIntervalMs);
       state.retry.unref();

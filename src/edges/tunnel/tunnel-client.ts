@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
+import { VERSION } from '../../version.ts';
 import { CHANNEL_ID_RE } from './token.ts';
 import { maxFrameBytes, parseServerFrame, type HelloFrame, type RequestFrame } from './protocol.ts';
 import { replayToTarget, type SendFrame } from './target.ts';
@@ -186,7 +187,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   #connect(): void {
     if (this.#stopped) return;
     const ws = new WebSocket(this.info.wsUrl, {
-      headers: { 'x-hookah-channel-token': this.info.token, ...authHeaders(this.#options.authToken) },
+      headers: { 'x-hookah-channel-token': this.info.token, 'user-agent': `hookah-client/${VERSION}`, ...authHeaders(this.#options.authToken) },
       maxPayload: this.#options.maxFrameBytes ?? maxFrameBytes(256 * 1024 * 1024),
       handshakeTimeout: 15_000,
     });

@@ -2,8 +2,9 @@ import type { Context } from 'koa';
 import { readRawBody } from '../../http/body.ts';
 import { HttpError } from '../../http/errors.ts';
 import type { Runtime } from '../../runtime.ts';
+import type { ClusterRelay } from './cluster-relay.ts';
 import type { ExchangeSink } from './exchange.ts';
-import type { LiveChannels } from './live-channels.ts';
+import type { LiveChannels, RemoteTarget } from './live-channels.ts';
 import type { ChannelRecord, ForwardedRequest } from './ports.ts';
 import { headersFromRaw, isHopByHop } from './protocol.ts';
 import type { QueueReplayer } from './replay.ts';
@@ -14,6 +15,8 @@ export interface WebhookDeps {
   rt: Runtime;
   live: LiveChannels;
   replayer: QueueReplayer;
+  /** In a cluster: reaches the clients held by other nodes. */
+  relay?: ClusterRelay;
   /** The channel if it exists and has not expired. */
   channel(id: string): Promise<ChannelRecord | undefined>;
   record(outcome: WebhookOutcome, startedAt: number): void;
@@ -25,7 +28,7 @@ export interface WebhookDeps {
  * still queued), stores it for replay and answers 202.
  */
 export function webhookHandler(deps: WebhookDeps) {
-  const { rt, live, replayer } = deps;
+  const { rt, live, replayer, relay: cluster } = deps;
   const cfg = rt.config.tunnel;
   return async (ctx: Context) => {
     const startedAt = Date.now();
@@ -46,9 +49,11 @@ export function webhookHandler(deps: WebhookDeps) {
     await rt.stores.channels.touch(id);
 
     try {
-      const backlog = replayer.busy(id) || (await rt.stores.channels.queueStats(id)).count > 0;
-      if (live.clientCount(id) > 0 && (!backlog || cfg.offline === 'reject')) {
-        if (await relay(ctx, live, id, request)) {
+      const [stats, elsewhere] = await Promise.all([rt.stores.channels.queueStats(id), cluster ? cluster.locate(id) : new Map<string, number>()]);
+      const backlog = replayer.busy(id) || stats.count > 0;
+      const remote = cluster ? cluster.targets(id, elsewhere) : [];
+      if ((live.clientCount(id) > 0 || remote.length > 0) && (!backlog || cfg.offline === 'reject')) {
+        if (await relay(ctx, live, id, request, remote)) {
           deps.record('forwarded', startedAt);
           return;
         }
@@ -59,6 +64,8 @@ export function webhookHandler(deps: WebhookDeps) {
       const queued = await rt.stores.channels.enqueue(id, request, cfg.queue);
       if ('full' in queued) throw new HttpError(503, queued.full, { 'retry-after': '30' });
       replayer.kick(id);
+      // The queue is shared: a node holding a client replays it now, not at its next retry.
+      cluster?.kick(id, elsewhere.keys());
       ctx.status = 202;
       ctx.set('X-Hookah-Message-Id', queued.id);
       ctx.body = { id: queued.id, status: 'queued', channel: id };
@@ -84,7 +91,7 @@ function forwardedHeaders(ctx: Context) {
  * sender. Resolves false when no client could take it after all; rejects with
  * an HttpError (502 / 504 / 503) when it failed before any answer.
  */
-function relay(ctx: Context, live: LiveChannels, channel: string, request: ForwardedRequest): Promise<boolean> {
+function relay(ctx: Context, live: LiveChannels, channel: string, request: ForwardedRequest, remote: RemoteTarget[]): Promise<boolean> {
   return new Promise<boolean>((resolve, reject) => {
     const res = ctx.res;
     let started = false;
@@ -127,7 +134,9 @@ function relay(ctx: Context, live: LiveChannels, channel: string, request: Forwa
         }
         resolve(true);
       },
-      fail(status, reason) {
+      fail(status, reason, lost) {
+        // No client saw it (the node holding them went away): queue it, or refuse as offline.
+        if (!started && lost) return resolve(false);
         if (!started) return reject(new HttpError(status, reason));
         res.destroy();
         resolve(true);
@@ -135,7 +144,7 @@ function relay(ctx: Context, live: LiveChannels, channel: string, request: Forwa
     };
     let exchange;
     try {
-      exchange = live.forward(channel, request, sink);
+      exchange = live.forward(channel, request, sink, undefined, remote);
     } catch (err) {
       reject(err);
       return;

@@ -1,6 +1,6 @@
 /**
- * Every Redis key and pub/sub channel Hookah uses, in one place, all under a
- * configurable prefix so several Hookah clusters can share one Redis.
+ * The Redis keys and pub/sub channels of the event log and the delivery
+ * queue, in one place, all under a configurable prefix so several Hookah clusters can share one Redis.
  *
  * Layout (P = prefix, default `hookah:`):
  *   P seq                    INCR: the global event id sequence
@@ -16,6 +16,10 @@
  *   P lease                  zset (score lease expiry): deliveries in flight
  *   P ik:<key>               string with TTL: delivery idempotency key -> id
  *   P tok:<uuid>             short-lived result of a script run (see token())
+ *
+ * The other adapters keep their own families under the same prefix, each
+ * described at the top of its file: pk: (publish-keys), ws: (subscription-store),
+ * qc: (queue-clients), rl: (rate-limit), tc: (channel-store), tn: (tunnel-cluster).
  */
 export class RedisKeys {
   constructor(readonly prefix: string) {}

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { Config } from '../../config/schema.ts';
 import type { RetentionPolicy } from '../../core/ports.ts';
 import type { Logger } from '../../log.ts';
+import { RedisChannelStore } from './channel-store.ts';
 import { closeRedis, connectRedis, redactUrl, type RedisClient } from './connection.ts';
 import { RedisDeliveryStore } from './delivery-store.ts';
 import { RedisEventLog } from './event-log.ts';
@@ -11,6 +12,7 @@ import { RedisPublishKeys } from './publish-keys.ts';
 import { RedisQueueClients } from './queue-clients.ts';
 import { RedisSubscriptionStore } from './subscription-store.ts';
 import { RedisTransport } from './transport.ts';
+import { RedisTunnelCluster } from './tunnel-cluster.ts';
 
 export interface RedisStores {
   redis: RedisClient;
@@ -21,6 +23,8 @@ export interface RedisStores {
   publishKeys: RedisPublishKeys;
   queueClients: RedisQueueClients;
   transport: RedisTransport;
+  channels: RedisChannelStore;
+  tunnelCluster: RedisTunnelCluster;
   close(): Promise<void>;
 }
 
@@ -40,12 +44,16 @@ export async function openRedisStores(
   const rlog = log.child({ module: 'redis' });
   const redis = await connectRedis({ url, log: rlog, name: `hookah:${node}:cmd`, role: 'command' }, config.storage.redisConnectTimeout);
   let subscriber: RedisClient | undefined;
+  let tunnelSubscriber: RedisClient | undefined;
   try {
     const keys = new RedisKeys(config.storage.redisPrefix);
     const events = new RedisEventLog(redis, keys, retention);
     subscriber = await connectRedis({ url, log: rlog, name: `hookah:${node}:sub`, role: 'subscriber' }, config.storage.redisConnectTimeout);
     const transport = new RedisTransport({ subscriber, command: redis, log: events, keys, logger: rlog.child({ component: 'transport' }) });
     await transport.start();
+    tunnelSubscriber = await connectRedis({ url, log: rlog, name: `hookah:${node}:tunnel`, role: 'subscriber' }, config.storage.redisConnectTimeout);
+    const tunnelCluster = new RedisTunnelCluster({ redis, subscriber: tunnelSubscriber, prefix: keys.prefix, node, log: rlog.child({ component: 'tunnel-cluster' }) });
+    await tunnelCluster.start();
     rlog.info({ url: redactUrl(url), prefix: keys.prefix, node }, 'connected to redis');
     return {
       redis,
@@ -56,37 +64,18 @@ export async function openRedisStores(
       publishKeys: new RedisPublishKeys(redis, keys.prefix, rlog),
       queueClients: new RedisQueueClients(redis, keys.prefix),
       transport,
+      channels: new RedisChannelStore(redis, keys.prefix),
+      tunnelCluster,
       async close() {
+        await tunnelCluster.close();
         await transport.close();
         await closeRedis(redis);
       },
     };
   } catch (err) {
+    if (tunnelSubscriber) await closeRedis(tunnelSubscriber);
     if (subscriber) await closeRedis(subscriber);
     await closeRedis(redis);
     throw err;
   }
-}
-
-/**
- * Stands in for a store that has no Redis adapter yet: every call fails
- * with a clear 501 naming the subsystem, instead of silently keeping
- * node-local state that the other nodes cannot see. `count` answers 0 so
- * that metrics keep working.
- */
-export function unavailableUnderRedis<T extends object>(what: string): T {
-  const error = () =>
-    Object.assign(new Error(`${what} ${what.endsWith('s') ? 'are' : 'is'} not available with storage.driver redis yet; run a single node on the sqlite driver to use ${what}`), {
-      status: 501,
-      expose: true,
-    });
-  return new Proxy({} as T, {
-    get(_target, prop) {
-      if (prop === 'then') return undefined; // not a thenable
-      if (prop === 'count') return async () => 0;
-      return async () => {
-        throw error();
-      };
-    },
-  });
 }

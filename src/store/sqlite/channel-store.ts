@@ -1,5 +1,6 @@
 import type {
   ChannelKind,
+  ChannelPage,
   ChannelRecord,
   ChannelStore,
   EnqueueResult,
@@ -73,6 +74,8 @@ export class SqliteChannelStore implements ChannelStore {
   readonly #remove;
   readonly #count;
   readonly #stale;
+  readonly #list;
+  readonly #countKind;
   readonly #totalBytes;
   readonly #enqueue;
   readonly #bump;
@@ -117,6 +120,8 @@ export class SqliteChannelStore implements ChannelStore {
     this.#stale = db.prepare<[string, number], { id: string }>(
       `SELECT id FROM tunnel_channels WHERE kind = ? AND last_used_at < ? ORDER BY last_used_at LIMIT 1000`,
     );
+    this.#list = db.prepare<[string, number], ChannelRow>(`SELECT * FROM tunnel_channels WHERE kind = ? ORDER BY last_used_at DESC, id LIMIT ?`);
+    this.#countKind = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM tunnel_channels WHERE kind = ?`);
     this.#totalBytes = db.prepare<[], { n: number | null }>(`SELECT sum(queue_bytes) AS n FROM tunnel_channels`);
     this.#enqueue = db.prepare<[Record<string, unknown>]>(
       `INSERT INTO tunnel_queue (channel, received_at, method, path, query, headers, body)
@@ -161,6 +166,14 @@ export class SqliteChannelStore implements ChannelStore {
 
   async count(): Promise<number> {
     return this.#count.get()!.n;
+  }
+
+  async list(kind: ChannelKind, limit: number): Promise<ChannelPage> {
+    const read = this.#db.transaction(() => ({
+      channels: this.#list.all(kind, limit).map((row) => ({ ...toChannel(row), queued: row.queue_count, queuedBytes: row.queue_bytes })),
+      total: this.#countKind.get(kind)!.n,
+    }));
+    return read();
   }
 
   async expire(kind: ChannelKind, before: number, keep: ReadonlySet<string>): Promise<string[]> {
