@@ -45,8 +45,15 @@ try {
   if (/https?:\/\//.test(html.replace(/<!--[\s\S]*?-->/g, ''))) throw new Error('ui/index.html must not reference external resources');
   writeFileSync(join(tmpDir, 'index.html'), html);
 
-  rmSync(outDir, { recursive: true, force: true });
+  // Two renames, so the folder is missing only between them, not while a whole tree is deleted.
+  const oldDir = `${tmpDir}.old`;
+  try {
+    renameSync(outDir, oldDir);
+  } catch (err) {
+    if (err.code !== 'ENOENT') throw err;
+  }
   renameSync(tmpDir, outDir);
+  rmSync(oldDir, { recursive: true, force: true });
   const sizes = outputs
     .filter((f) => !f.endsWith('.map'))
     .map((f) => `${f} ${(readFileSync(join(outDir, f)).length / 1024).toFixed(1)} KiB`)

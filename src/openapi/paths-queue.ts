@@ -61,7 +61,7 @@ export const queuePaths: Paths = {
       parameters: [clientParam],
       responses: {
         '200': json('New messages (possibly none).', 'QueueMessageList'),
-        ...queueErrors(401, [404, 'No such client for this user.'], [410, '`refresh: true`: messages were lost, rebuild state; `refresh: false`: the client was disconnected.']),
+        ...queueErrors(401, [404, 'No such client for this user.'], [409, 'Several nodes only: reads of the same client through other nodes kept moving its cursor first; retry.'], [410, '`refresh: true`: messages were lost, rebuild state; `refresh: false`: the client was disconnected.']),
       },
     }),
   },

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -11,8 +12,24 @@ export const chromiumMissing: string | undefined = existsSync(CHROMIUM)
   ? undefined
   : `${CHROMIUM} not found (CI installs it via .ci/run; locally: apt-get install chromium, or set CHROMIUM_PATH)`;
 
-/** Bundles the current ui/ sources, so the test never runs against a stale dist/ui. */
+/** Newest modification time of the files under `dir`. */
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) t = Math.max(t, statSync(join(e.parentPath, e.name)).mtimeMs);
+  }
+  return t;
+}
+
+/**
+ * Bundles the ui/ sources when dist/ui is older than them, so the test never
+ * runs against a stale bundle. `npm test` has just built it: then nothing is
+ * rebuilt while another test file's server is serving it.
+ */
 export function buildUi(): void {
+  const index = join(ROOT, 'dist', 'ui', 'index.html');
+  const sources = Math.max(newest(join(ROOT, 'ui')), statSync(join(ROOT, 'scripts', 'build-ui.mjs')).mtimeMs);
+  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
   const result = spawnSync(process.execPath, ['scripts/build-ui.mjs'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
   if (result.status !== 0) throw new Error(`scripts/build-ui.mjs failed:\n${result.stdout}\n${result.stderr}`);
 }

@@ -3,6 +3,7 @@ import type {
   MessageJson,
   MessagePageJson,
   OverviewJson,
+  TunnelChannelListJson,
 } from '../../src/openapi/schemas.ts';
 
 export type {
@@ -13,7 +14,10 @@ export type {
   MessageSummaryJson,
   OverviewJson,
   OverviewTopicJson,
+  TunnelChannelListJson,
 } from '../../src/openapi/schemas.ts';
+
+export type TunnelChannelJson = TunnelChannelListJson['channels'][number];
 
 /**
  * The dashboard talks only to the server that served it. URLs are relative
@@ -59,6 +63,9 @@ async function request<T>(method: string, path: string, params?: Record<string, 
   return (await res.json()) as T;
 }
 
+/** Channels the tunnel view asks for; the route caps it too. */
+const TUNNEL_CHANNEL_LIMIT = 200;
+
 export const api = {
   overview: () => request<OverviewJson>('GET', '/admin/overview'),
   messages: (params: { status?: string; kind?: string; before?: string; limit?: string }) => request<MessagePageJson>('GET', '/messages', params),
@@ -66,4 +73,5 @@ export const api = {
   retry: (id: string) => request<{ id: string; status: string }>('POST', `/messages/${encodeURIComponent(id)}/retry`),
   subscriptions: (params: { topic?: string; after?: string }) => request<HubSubscriptionPageJson>('GET', '/hub/subscriptions', { ...params, limit: '200' }),
   endSubscription: (id: string) => request<void>('DELETE', `/hub/subscriptions/${encodeURIComponent(id)}`),
+  tunnelChannels: () => request<TunnelChannelListJson>('GET', '/admin/tunnel/channels', { limit: String(TUNNEL_CHANNEL_LIMIT) }),
 };

@@ -5,6 +5,7 @@ import { href, usePolling, useRoute } from './hooks.ts';
 import { DeliveriesView } from './views/deliveries.tsx';
 import { OverviewView } from './views/overview.tsx';
 import { TailView } from './views/tail.tsx';
+import { TunnelView } from './views/tunnel.tsx';
 import { WebSubView } from './views/websub.tsx';
 
 const TABS = [
@@ -12,6 +13,7 @@ const TABS = [
   { view: 'tail', label: 'Live tail' },
   { view: 'deliveries', label: 'Deliveries' },
   { view: 'websub', label: 'WebSub' },
+  { view: 'tunnel', label: 'Tunnel' },
 ];
 
 /** Samples of each topic's 1-minute rate kept for the sparklines (one per overview poll). */
@@ -51,6 +53,9 @@ export function App() {
     case 'websub':
       view = <WebSubView route={route} />;
       break;
+    case 'tunnel':
+      view = <TunnelView />;
+      break;
     default:
       view = <OverviewView data={data} error={overview.error} history={history} />;
   }
@@ -69,6 +74,11 @@ export function App() {
             <a key={t.view} href={href(t.view)} class={route.view === t.view || (t.view === 'overview' && !TABS.some((x) => x.view === route.view)) ? 'active' : ''}>
               {t.label}
               {t.view === 'deliveries' && data && data.deliveries.failed > 0 && <b class="count bad">{data.deliveries.failed}</b>}
+              {t.view === 'tunnel' && data && (data.tunnel.clients ?? 0) > 0 && (
+                <b class="count live" title="tunnel clients connected to this node">
+                  {data.tunnel.clients}
+                </b>
+              )}
             </a>
           ))}
         </nav>

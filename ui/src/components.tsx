@@ -70,11 +70,11 @@ export function Sparkline(props: { values: number[]; width?: number; height?: nu
   );
 }
 
-export function ErrorNote(props: { error: Error | undefined; what: string }) {
+export function ErrorNote(props: { error: Error | undefined; what: string; testId?: string }) {
   if (!props.error) return null;
   const auth = props.error instanceof ApiError && (props.error.status === 401 || props.error.status === 403);
   return (
-    <div class="error-note" role="alert">
+    <div class="error-note" role="alert" data-testid={props.testId} data-status={props.error instanceof ApiError ? props.error.status : undefined}>
       Could not load {props.what}: {props.error.message}
       {auth && ' — this needs an admin user; reload the page to sign in again.'}
     </div>

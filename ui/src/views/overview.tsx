@@ -28,9 +28,12 @@ export function OverviewView(props: { data: OverviewJson | undefined; error: Err
         <Card title="Tunnel and gateway" testId="tunnel-card">
           <div class="stats">
             <Stat label="channels stored" value={nullable(data.tunnel.channels)} />
-            <Stat label="clients connected" value={nullable(data.tunnel.clients)} tone={data.tunnel.clients ? 'good' : undefined} />
+            <Stat label="clients connected" value={<a href={href('tunnel')}>{nullable(data.tunnel.clients)}</a>} tone={data.tunnel.clients ? 'good' : undefined} />
             <Stat label="gateway connections" value={nullable(data.tunnel.gateway_connections)} />
           </div>
+          <p class="hint">
+            <a href={href('tunnel')}>Channels and their clients</a>
+          </p>
         </Card>
         <Card title="Server" testId="server-card">
           <dl class="facts">
