@@ -39,10 +39,19 @@ function unmap(addr: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 {
   return addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress() ? (addr as ipaddr.IPv6).toIPv4Address() : addr;
 }
 
+/** Recent answers of normalizeIp: a few peers send most requests, and parsing is the costly part. */
+const normalized = new Map<string, string>();
+const NORMALIZED_MAX = 4096;
+
 /** Canonical text form (IPv4-mapped IPv6 becomes IPv4); unparseable input is returned as-is. */
 export function normalizeIp(ip: string): string {
+  const known = normalized.get(ip);
+  if (known !== undefined) return known;
   const trimmed = ip.trim();
-  return ipaddr.isValid(trimmed) ? unmap(ipaddr.parse(trimmed)).toString() : trimmed;
+  const out = ipaddr.isValid(trimmed) ? unmap(ipaddr.parse(trimmed)).toString() : trimmed;
+  if (normalized.size >= NORMALIZED_MAX) normalized.clear();
+  normalized.set(ip, out);
+  return out;
 }
 
 const MAX_HOPS = 32;

@@ -170,7 +170,9 @@ export class SqliteDeliveryStore implements DeliveryStore {
       if (key) this.#insertKey.run(key.key, id, now + key.ttlMs);
       return { id, duplicate: false, createdAt: now };
     };
-    const inTransaction = (fn: () => void) => db.transaction(fn)();
+    // One transaction wrapper for every batch, rather than one built per flush.
+    const transaction = db.transaction((fn: () => void) => fn());
+    const inTransaction = (fn: () => void) => transaction(fn);
     this.#inserts = new GroupCommit(inTransaction, (i: { d: NewDelivery; key?: { key: string; ttlMs: number } }) => insertOne(i.d, i.key));
     const setDelivered = db.prepare(
       `UPDATE deliveries SET attempt_count = ?, lease_until = NULL, status = 'delivered', delivered_at = ?, next_attempt_at = NULL, last_error = NULL WHERE id = ?`,
