@@ -1,21 +1,25 @@
 /**
  * Dispatch benchmark: N webhooks ingested through POST /dispatch and
- * delivered to a local sink, against N raw undici POSTs to the same sink.
+ * delivered to a local sink, against N raw undici POSTs to the same sink and
+ * against a bare relay (bench/lib/relay.ts: the same two hops, nothing stored).
  *
  *   node --import tsx bench/dispatch.ts [--messages 5000] [--concurrency 50]
- *        [--durability normal|full] [--in-process] [--cpu-prof-dir DIR]
- *        [--node-args "--max-semi-space-size=32 …"]
+ *        [--durability normal|full] [--rounds 3] [--warmup 2000] [--in-process] [--cpu-prof-dir DIR]
+ *        [--node-args="--max-semi-space-size=32 …"]
  *
  * Hookah runs as its own process (the real CLI, SQLite file in a temp dir) so
  * that it does not share an event loop with the load generator; --in-process
- * starts it inside this process instead. --cpu-prof-dir writes a V8 CPU
+ * starts it inside this process instead. Rounds alternate the baseline and
+ * Hookah and the ratio reported is their median. --cpu-prof-dir writes a V8 CPU
  * profile of the Hookah process there (open it in Chrome DevTools);
  * --node-args passes flags to the node that runs Hookah.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { parseConfig } from '../src/config/load.ts';
@@ -32,11 +36,17 @@ const { values: flags } = parseArgs({
     'in-process': { type: 'boolean', default: false },
     'cpu-prof-dir': { type: 'string' },
     'node-args': { type: 'string' },
+    rounds: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '2000' },
   },
 });
 const N = Number(flags.messages);
 const C = Number(flags.concurrency);
 const durability = flags.durability;
+const ROUNDS = Number(flags.rounds);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1 || ROUNDS > 20) fail('--rounds must be a whole number from 1 to 20');
+const WARMUP = Number(flags.warmup);
+if (!Number.isInteger(WARMUP) || WARMUP < 0 || WARMUP > 1_000_000) fail('--warmup must be a whole number from 0');
 if (!Number.isInteger(N) || N < 1 || N > 10_000_000) fail('--messages must be a whole number from 1');
 if (!Number.isInteger(C) || C < 1 || C > 10_000) fail('--concurrency must be a whole number from 1 to 10000');
 if (durability !== 'normal' && durability !== 'full') fail('--durability must be normal or full');
@@ -57,21 +67,21 @@ async function load(phase: Phase, send: (seq: number, body: string) => Promise<n
   let errors = 0;
   const start = performance.now();
   const worker = async () => {
-    while (next < N) {
+    while (next < phase.size) {
       const seq = next++;
       phase.sent[seq] = performance.now();
       const status = await send(seq, `{"seq":${seq},"pad":"${'x'.repeat(64)}"}`).catch(() => 0);
       if (status < 200 || status >= 300) errors++;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(C, N) }, worker));
+  await Promise.all(Array.from({ length: Math.min(C, phase.size) }, worker));
   return { ingestMs: performance.now() - start, errors };
 }
 
 async function waitDone(phase: Phase, name: string): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${name}: only ${phase.count} of ${N} messages reached the sink within ${PHASE_TIMEOUT_MS} ms`)), PHASE_TIMEOUT_MS);
+    timer = setTimeout(() => reject(new Error(`${name}: only ${phase.count} of ${phase.size} messages reached the sink within ${PHASE_TIMEOUT_MS} ms`)), PHASE_TIMEOUT_MS);
   });
   try {
     await Promise.race([phase.done, timeout]);
@@ -91,6 +101,7 @@ interface Result {
 }
 
 function summarise(name: string, phase: Phase, ingestMs: number, errors: number): Result {
+  const N = phase.size;
   let first = Infinity;
   let last = 0;
   const latencies: number[] = [];
@@ -115,21 +126,10 @@ function summarise(name: string, phase: Phase, ingestMs: number, errors: number)
 const dir = mkdtempSync(join(tmpdir(), 'hookah-bench-'));
 const agent = new Agent({ connections: C, keepAliveTimeout: 60_000 });
 let stopHookah: (() => Promise<unknown>) | undefined;
+let stopRelay: (() => Promise<unknown>) | undefined;
 let exitCode = 0;
 
 try {
-  // 1. Baseline: straight to the sink with undici.
-  const raw = new Phase(N);
-  sink.current = raw;
-  const rawLoad = await load(raw, async (_seq, body) => {
-    const res = await request(`${sinkUrl}/raw`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent });
-    await res.body.dump();
-    return res.statusCode;
-  });
-  await waitDone(raw, 'raw undici');
-  const rawResult = summarise('raw undici → sink', raw, rawLoad.ingestMs, rawLoad.errors);
-
-  // 2. Through Hookah: /dispatch, durable queue, delivery to the same sink.
   const config = {
     log: { level: 'warn' },
     storage: { path: join(dir, 'hookah.db'), durability },
@@ -156,54 +156,110 @@ try {
     mainThreadCpuMs = () => processCpuMs(proc.proc.pid!, proc.proc.pid!);
   }
   const dispatchUrl = `${hookahUrl}/dispatch?_url=${encodeURIComponent(`${sinkUrl}/hookah`)}`;
-  const via = new Phase(N);
-  sink.current = via;
-  const cpuBefore = hookahCpuMs();
-  const mainBefore = mainThreadCpuMs();
-  const viaLoad = await load(via, async (_seq, body) => {
-    const res = await request(dispatchUrl, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent });
+
+  // The bare relay: what any relay must at least do, in its own process like Hookah.
+  const relay = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./lib/relay.ts', import.meta.url)), sinkUrl, String(C)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  stopRelay = () => new Promise<void>((r) => (relay.exitCode !== null ? r() : (relay.once('exit', () => r()), relay.kill('SIGTERM'))));
+  const relayUrl = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    relay.stdout.on('data', (c: Buffer) => {
+      out += c;
+      const m = /listening (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    relay.once('exit', (code) => reject(new Error(`the relay exited with ${code}`)));
+  });
+
+  const post = (url: string) => async (_seq: number, body: string) => {
+    const res = await request(url, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent });
     await res.body.dump();
     return res.statusCode;
-  });
-  await waitDone(via, 'hookah');
-  const cpuAfter = hookahCpuMs();
-  const mainAfter = mainThreadCpuMs();
-  const viaResult = summarise('hookah /dispatch → sink', via, viaLoad.ingestMs, viaLoad.errors);
+  };
+  const paths = [
+    { name: 'raw undici → sink', send: post(`${sinkUrl}/raw`) },
+    { name: 'bare relay → sink', send: post(`${relayUrl}/`) },
+    { name: 'hookah /dispatch → sink', send: post(dispatchUrl), hookah: true },
+  ];
+  async function measure(path: (typeof paths)[number], size: number, name: string): Promise<Result> {
+    const phase = new Phase(size);
+    sink.current = phase;
+    const loaded = await load(phase, path.send);
+    await waitDone(phase, name);
+    return summarise(name, phase, loaded.ingestMs, loaded.errors);
+  }
 
-  const ratio = viaResult.deliveriesPerSec / rawResult.deliveriesPerSec;
-  const rows = [rawResult, viaResult].map((r) => [
-    r.name,
-    r.deliveriesPerSec.toFixed(0),
-    r.ingestPerSec.toFixed(0),
-    r.p50.toFixed(1),
-    r.p99.toFixed(1),
-    r.max.toFixed(1),
-    String(r.errors),
-  ]);
-  const head = ['path', 'deliveries/s', 'requests/s', 'p50 ms', 'p99 ms', 'max ms', 'errors'];
+  // Unmeasured: the first thousands of requests run while V8 still compiles the hot paths (of this process too).
+  if (WARMUP > 0) for (const path of paths) await measure(path, WARMUP, `warm-up of ${path.name}`);
+
+  // Rounds alternate the paths, so that a slow spell of a shared machine
+  // hits every side of a ratio rather than one of them.
+  const rows: string[][] = [];
+  const ratios: number[] = [];
+  const relayRatios: number[] = [];
+  const cpu = { user: 0, system: 0, main: 0, measured: true };
+  for (let round = 1; round <= ROUNDS; round++) {
+    const suffix = ROUNDS > 1 ? ` #${round}` : '';
+    const results: Result[] = [];
+    for (const path of paths) {
+      const cpuBefore = path.hookah ? hookahCpuMs() : undefined;
+      const mainBefore = path.hookah ? mainThreadCpuMs() : undefined;
+      results.push(await measure(path, N, `${path.name}${suffix}`));
+      if (!path.hookah) continue;
+      const cpuAfter = hookahCpuMs();
+      const mainAfter = mainThreadCpuMs();
+      if (cpuBefore && cpuAfter && mainBefore && mainAfter) {
+        cpu.user += cpuAfter.user - cpuBefore.user;
+        cpu.system += cpuAfter.system - cpuBefore.system;
+        cpu.main += mainAfter.user + mainAfter.system - mainBefore.user - mainBefore.system;
+      } else cpu.measured = false;
+    }
+    const [raw, bare, via] = results as [Result, Result, Result];
+    ratios.push(via.deliveriesPerSec / raw.deliveriesPerSec);
+    relayRatios.push(via.deliveriesPerSec / bare.deliveriesPerSec);
+    for (const r of results) {
+      rows.push([
+        r.name,
+        r.deliveriesPerSec.toFixed(0),
+        r.ingestPerSec.toFixed(0),
+        r.p50.toFixed(1),
+        r.p99.toFixed(1),
+        r.max.toFixed(1),
+        String(r.errors),
+        `${(r.deliveriesPerSec / raw.deliveriesPerSec).toFixed(2)}x`,
+      ]);
+      if (r.errors > 0) exitCode = 1;
+    }
+  }
+
+  const head = ['path', 'deliveries/s', 'requests/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'vs raw'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  console.log(`\ndispatch benchmark: ${N} messages, concurrency ${C}, SQLite durability=${durability}, hookah ${flags['in-process'] ? 'in-process' : 'in its own process'}\n`);
+  console.log(`\ndispatch benchmark: ${N} messages x ${ROUNDS} rounds after ${WARMUP} warm-up messages per path, concurrency ${C}, SQLite durability=${durability}, hookah ${flags['in-process'] ? 'in-process' : 'in its own process'}\n`);
   console.log(line(head));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of rows) console.log(line(r));
-  console.log(`\nratio hookah / raw undici (deliveries/s): ${ratio.toFixed(2)}x  (goal >= 0.50x)`);
-  if (cpuBefore && cpuAfter) {
-    const per = (ms: number) => ((ms * 1000) / N).toFixed(0);
-    const user = cpuAfter.user - cpuBefore.user;
-    const system = cpuAfter.system - cpuBefore.system;
-    console.log(`hookah process CPU per message: ${per(user + system)} µs (user ${per(user)} µs, system ${per(system)} µs)`);
-    if (mainBefore && mainAfter) {
-      console.log(`  of which the main thread: ${per(mainAfter.user + mainAfter.system - mainBefore.user - mainBefore.system)} µs`);
-    }
+  const median = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return { mid: (sorted[Math.floor((sorted.length - 1) / 2)]! + sorted[Math.ceil((sorted.length - 1) / 2)]!) / 2, lo: sorted[0]!, hi: sorted.at(-1)! };
+  };
+  const vsRaw = median(ratios);
+  const vsRelay = median(relayRatios);
+  console.log(`\nratio hookah / raw undici (deliveries/s), median of ${ROUNDS}: ${vsRaw.mid.toFixed(2)}x  (range ${vsRaw.lo.toFixed(2)}-${vsRaw.hi.toFixed(2)}x; goal >= 0.50x)`);
+  console.log(`ratio hookah / bare relay (same hops, no storage, no retries): ${vsRelay.mid.toFixed(2)}x  (range ${vsRelay.lo.toFixed(2)}-${vsRelay.hi.toFixed(2)}x)`);
+  if (cpu.measured && !flags['in-process']) {
+    const per = (ms: number) => ((ms * 1000) / (N * ROUNDS)).toFixed(0);
+    console.log(`hookah process CPU per message: ${per(cpu.user + cpu.system)} µs (user ${per(cpu.user)} µs, system ${per(cpu.system)} µs)`);
+    console.log(`  of which the main thread: ${per(cpu.main)} µs`);
   }
   console.log('latency = sink arrival - request sent; requests/s = how fast the client got its answers (202 for hookah)\n');
-  if (rawResult.errors + viaResult.errors > 0) exitCode = 1;
 } catch (err) {
   console.error(`bench/dispatch failed: ${(err as Error).message}`);
   exitCode = 1;
 } finally {
   await stopHookah?.().catch(() => undefined);
+  await stopRelay?.().catch(() => undefined);
   await agent.close();
   sink.server.closeAllConnections();
   await new Promise<void>((r) => sink.server.close(() => r()));
