@@ -314,7 +314,9 @@ describe('tunnel and gateway on three nodes', { skip: redisMissing, timeout: 240
     await redis.start();
 
     // Each webhook is answered by the client through B (200) or, until B has
-    // re-registered, queued (202) and replayed later; none may be lost.
+    // re-registered, queued (202) and replayed later; none may be lost. While
+    // the nodes reconnect a sender may instead be told to retry: 503, or 502
+    // when A's subscription dropped with the answer on its way.
     const accepted: string[] = [];
     let answered = false;
     for (let i = 0; !answered; i++) {
@@ -323,7 +325,7 @@ describe('tunnel and gateway on three nodes', { skip: redisMissing, timeout: 240
       const res = await post(`${a.url}/webhook/${ch.channel}/outage`, body);
       await res.arrayBuffer();
       if (res.status === 200 || res.status === 202) accepted.push(body);
-      else assert.equal(res.status, 503, 'only 503 while reconnecting');
+      else assert.ok(res.status === 503 || res.status === 502, `only 502 or 503 while reconnecting, got ${res.status}`);
       answered = res.status === 200;
       if (!answered) await new Promise((r) => setTimeout(r, 100)); // client-side retry pacing, not synchronisation
     }

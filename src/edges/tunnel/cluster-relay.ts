@@ -3,7 +3,7 @@ import type { Logger } from '../../log.ts';
 import type { Exchange, ExchangePeer, ExchangeSink } from './exchange.ts';
 import type { LiveChannels, RemoteTarget } from './live-channels.ts';
 import type { ForwardedRequest, HeaderMap, TunnelCluster } from './ports.ts';
-import { CHUNK_BYTES, parseClientFrame, parseServerFrame, type BodyFrame, type ResponseFrame } from './protocol.ts';
+import { CHUNK_BYTES, MAX_REASON_CHARS, parseClientFrame, parseServerFrame, type BodyFrame, type ResponseFrame } from './protocol.ts';
 
 /** How often nodes with requests of ours in flight are checked for having died. */
 const WATCH_MS = 1000;
@@ -42,12 +42,16 @@ export class ClusterRelay {
   /** Requests other nodes asked this one to relay, by `<from> <their id>`. */
   readonly #relayed = new Map<string, { exchange: Exchange; sink: AnswerSink }>();
   readonly #watch: NodeJS.Timeout;
+  /** Nodes the last check found gone: one more such check and their requests fail. */
+  #suspects = new Set<string>();
   #closed = false;
 
   constructor(options: ClusterRelayOptions) {
     this.#o = options;
     this.#log = options.log;
     options.cluster.onMessage('tunnel', (from, payload) => this.#receive(from, payload));
+    // Answers sent to this node while it was not subscribed are gone: answer those senders now rather than at the timeout.
+    options.cluster.onResubscribed(() => this.#failRemote('the answer was lost while this node reconnected to Redis; the request may have reached the client'));
     this.#watch = setInterval(() => void this.#checkNodes(), WATCH_MS);
     this.#watch.unref();
   }
@@ -152,7 +156,12 @@ export class ClusterRelay {
     }
     const frame = parsed.frame;
     if (frame.type === 'cancel') {
-      this.#relayed.get(`${from} ${frame.id}`)?.exchange.cancel(frame.reason);
+      const key = `${from} ${frame.id}`;
+      const relayed = this.#relayed.get(key);
+      this.#relayed.delete(key);
+      // The asking node has given up: nothing more is sent back, not even at shutdown.
+      relayed?.sink.abandon();
+      relayed?.exchange.cancel(frame.reason);
       return;
     }
     if (frame.type !== 'request') return;
@@ -187,6 +196,15 @@ export class ClusterRelay {
     if (ex && peer) ex.onFrame(peer, parsed.frame);
   }
 
+  /** Fails (not as lost: the other node may have forwarded them) every request this node is waiting for from other nodes. */
+  #failRemote(reason: string): void {
+    const waiting: { ex: Exchange; peer: NodePeer }[] = [];
+    for (const ex of this.#o.live.exchanges()) for (const peer of ex.peers) if (peer instanceof NodePeer) waiting.push({ ex, peer });
+    for (const { ex, peer } of waiting) ex.peerFailed(peer, 502, reason, false);
+    const failed = waiting.length;
+    if (failed > 0) this.#log.warn({ requests: failed }, 'tunnel messages to this node were interrupted; failing the requests relayed to other nodes');
+  }
+
   /** Fails, as lost, what this node is waiting for from nodes that died. */
   async #checkNodes(): Promise<void> {
     const waiting = new Map<string, { ex: Exchange; peer: ExchangePeer }[]>();
@@ -198,7 +216,10 @@ export class ClusterRelay {
         else waiting.set(peer.node, [{ ex, peer }]);
       }
     }
-    if (waiting.size === 0 || this.#closed) return;
+    if (waiting.size === 0 || this.#closed) {
+      this.#suspects.clear();
+      return;
+    }
     let gone: string[];
     try {
       gone = await this.#o.cluster.gone([...waiting.keys()]);
@@ -206,7 +227,10 @@ export class ClusterRelay {
       this.#log.debug({ err }, 'cannot check the other nodes');
       return;
     }
-    for (const node of gone) {
+    // Two checks in a row, so that a node briefly re-subscribing (or re-registering after a Redis restart) is not taken for dead.
+    const confirmed = gone.filter((node) => this.#suspects.has(node));
+    this.#suspects = new Set(gone);
+    for (const node of confirmed) {
       const list = waiting.get(node) ?? [];
       this.#log.warn({ node, requests: list.length }, 'the node holding tunnel clients went away; failing its requests');
       for (const { ex, peer } of list) ex.peerFailed(peer, 503, `node ${node} holding the tunnel client went away`, true);
@@ -252,6 +276,7 @@ class AnswerSink implements ExchangeSink {
   #finished = false;
   #held: Buffer[] = [];
   #flushed = false;
+  #abandoned = false;
 
   constructor(send: (type: MessageType, rest: string) => Promise<boolean>, id: string, done: () => void) {
     this.#send = send;
@@ -279,12 +304,18 @@ class AnswerSink implements ExchangeSink {
     this.#frame({ type: 'end', id: this.#id });
   }
 
+  /** The asking node cancelled: send nothing more. */
+  abandon(): void {
+    this.#finished = true;
+    this.#abandoned = true;
+  }
+
   fail(status: number, reason: string, lost = false): void {
     if (this.#finished) return;
     this.#done();
     if (this.#head) {
       this.#flushHead(false);
-      this.#frame({ type: 'abort', id: this.#id, reason });
+      this.#frame({ type: 'abort', id: this.#id, reason: reason.slice(0, MAX_REASON_CHARS) });
       return;
     }
     this.#send('fail', JSON.stringify({ id: this.#id, status, reason, lost })).catch(() => undefined);
@@ -312,6 +343,7 @@ class AnswerSink implements ExchangeSink {
   }
 
   #frame(frame: object): void {
+    if (this.#abandoned) return;
     this.#send('frame', JSON.stringify(frame)).catch(() => undefined);
   }
 }

@@ -145,6 +145,8 @@ export interface TunnelCluster {
   send(node: string, kind: ChannelKind, payload: string): Promise<boolean>;
   /** Messages other nodes sent to this one, in the order each sender sent them. */
   onMessage(kind: ChannelKind, handler: (from: string, payload: string) => void): void;
+  /** This node's message subscription was interrupted and is back: messages sent to it meanwhile are lost. */
+  onResubscribed(handler: () => void): void;
 
   /** Claims the replay of a channel's queue for `ttlMs`; a token, or undefined when another node holds it. */
   claimReplay(channel: string, ttlMs: number): Promise<string | undefined>;

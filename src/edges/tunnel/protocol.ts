@@ -14,6 +14,8 @@ export const PROTOCOL_VERSION = 1;
 
 /** Raw bytes of a response body sent in one `body` frame by `hookah client`. */
 export const CHUNK_BYTES = 256 * 1024;
+/** Longest `abort` reason a frame may carry. */
+export const MAX_REASON_CHARS = 1000;
 
 const MAX_HEADERS = 256;
 const MAX_ID = 128;
@@ -175,7 +177,7 @@ const clientFrame = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('body'), id, data: base64 }),
   z.object({ type: z.literal('end'), id }),
-  z.object({ type: z.literal('abort'), id, reason: z.string().max(1000) }),
+  z.object({ type: z.literal('abort'), id, reason: z.string().max(MAX_REASON_CHARS) }),
 ]);
 
 export type Parsed<T> = { ok: true; frame: T } | { ok: false; error: string };

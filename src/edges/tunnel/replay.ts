@@ -130,7 +130,11 @@ export class QueueReplayer {
       if (claims && token) {
         await claims.release(channel, token).catch((err) => this.#o.log.warn({ channel, err }, 'cannot release the tunnel queue replay claim'));
         // A request queued while the claim was held may have kicked another node, which left it to us.
-        if (!failed && !this.#closed) state.again = await this.#o.store.peek(channel).then((item) => item !== undefined, () => false);
+        if (!failed && !this.#closed) {
+          const queued = await this.#o.store.peek(channel).then((item) => item !== undefined, () => false);
+          // A kick that arrived during these awaits has set `again` already; keep it.
+          state.again ||= queued;
+        }
       }
       state.running = false;
     }

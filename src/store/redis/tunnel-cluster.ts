@@ -49,6 +49,9 @@ end
 
 /** ARGV: N, me, channel, field, json, max, ttl. */
 const ATTACH = new LuaScript(`${LIB}
+local e = N .. 'e:' .. me
+-- Already registered (by a report sent meanwhile, or a re-sent script): it must not count against itself.
+if redis.call('HEXISTS', e, ARGV[4]) == 1 then return 1 end
 local h = N .. 'h:' .. ARGV[3]
 local flat = redis.call('HGETALL', h)
 local total = 0
@@ -56,8 +59,7 @@ for i = 1, #flat, 2 do
   if alive(flat[i]) then total = total + tonumber(flat[i + 1]) else redis.call('HDEL', h, flat[i]) end
 end
 if total >= tonumber(ARGV[6]) then return 0 end
-local e = N .. 'e:' .. me
-if redis.call('HSETNX', e, ARGV[4], ARGV[5]) == 0 then return 1 end
+redis.call('HSET', e, ARGV[4], ARGV[5])
 redis.call('HINCRBY', h, me, 1)
 redis.call('PEXPIRE', e, ARGV[7])
 redis.call('SADD', N .. 'chs:' .. me, ARGV[3])
@@ -185,6 +187,9 @@ export class RedisTunnelCluster implements TunnelCluster {
   readonly #mine = new Map<string, PresenceEntry>();
   readonly #inFlight = new Map<ChannelKind, (channel: string, id: string) => number>();
   readonly #handlers = new Map<ChannelKind, (from: string, payload: string) => void>();
+  readonly #resubscribed: (() => void)[] = [];
+  /** Set once start() has subscribed: a later subscription is a re-subscription. */
+  #started = false;
   #queue: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
   #beats = 0;
@@ -201,7 +206,13 @@ export class RedisTunnelCluster implements TunnelCluster {
     this.#sub.on('message', (_channel: string, message: string) => this.#receive(message));
     // The subscriber connection is made without automatic re-subscription (see createRedis).
     this.#sub.on('ready', () => {
-      if (!this.#closed) this.#sub.subscribe(this.#inbox).catch((err) => this.#log.warn({ err }, 'cannot re-subscribe to this node\'s tunnel messages'));
+      if (this.#closed) return;
+      this.#sub.subscribe(this.#inbox).then(
+        () => {
+          if (this.#started) for (const handler of this.#resubscribed) handler();
+        },
+        (err) => this.#log.warn({ err }, 'cannot re-subscribe to this node\'s tunnel messages'),
+      );
     });
   }
 
@@ -209,6 +220,7 @@ export class RedisTunnelCluster implements TunnelCluster {
   async start(): Promise<void> {
     if (this.#sub.status === 'wait') await this.#sub.connect();
     await this.#sub.subscribe(this.#inbox);
+    this.#started = true;
     await this.#report();
     this.#timer = setInterval(() => void this.#beat(), HEARTBEAT_MS);
     this.#timer.unref();
@@ -234,10 +246,15 @@ export class RedisTunnelCluster implements TunnelCluster {
     try {
       ok = Number(await ATTACH.run(this.#redis, [], [this.#n, this.node, entry.channel, field, this.#json(entry), Number.isFinite(max) ? max : UNLIMITED, ALIVE_TTL_MS])) === 1;
     } catch (err) {
-      this.#mine.delete(field);
+      // Without a limit to enforce, the next report registers it; with one, the caller refuses the client.
+      if (Number.isFinite(max)) this.#mine.delete(field);
       throw err;
     }
-    if (!ok) this.#mine.delete(field);
+    if (!ok) {
+      this.#mine.delete(field);
+      // A report sent while the script was on its way may have registered it anyway.
+      await DETACH.run(this.#redis, [], [this.#n, this.node, entry.channel, field]).catch(() => undefined);
+    }
     return ok;
   }
 
@@ -300,16 +317,19 @@ export class RedisTunnelCluster implements TunnelCluster {
     if (Buffer.byteLength(payload) <= INLINE_LIMIT) published = this.#redis.publish(channel, `${head}i\n${payload}`);
     else {
       const key = `${this.#n}b:${randomUUID()}`;
-      // Sent back to back on one connection: the payload is stored before the notice is published.
-      const stored = this.#redis.set(key, payload, 'PX', BLOB_TTL_MS);
+      // Stored first (a refused write, e.g. at maxmemory, fails the send rather than the receiver).
+      await guard(this.#redis.set(key, payload, 'PX', BLOB_TTL_MS));
       published = this.#redis.publish(channel, `${head}r\n${key}`);
-      stored.catch(() => undefined);
     }
     return (await guard(published)) > 0;
   }
 
   onMessage(kind: ChannelKind, handler: (from: string, payload: string) => void): void {
     this.#handlers.set(kind, handler);
+  }
+
+  onResubscribed(handler: () => void): void {
+    this.#resubscribed.push(handler);
   }
 
   async claimReplay(channel: string, ttlMs: number): Promise<string | undefined> {
@@ -335,7 +355,8 @@ export class RedisTunnelCluster implements TunnelCluster {
   async #beat(): Promise<void> {
     if (this.#closed) return;
     try {
-      if (++this.#beats % REPORT_EVERY === 0) await this.#report();
+      // After failed beats other nodes may have dropped this node's entries: rewrite them at once.
+      if (++this.#beats % REPORT_EVERY === 0 || this.#failing) await this.#report();
       else {
         const replies = await guard(
           this.#redis.pipeline().set(`${this.#n}alive:${this.node}`, '1', 'PX', ALIVE_TTL_MS).pexpire(`${this.#n}e:${this.node}`, ALIVE_TTL_MS).exec(),
