@@ -115,13 +115,17 @@ export class ClusterRelay {
   }
 
   #receive(from: string, payload: string): void {
-    if (this.#closed) return;
     const a = payload.indexOf('\n');
     const b = payload.indexOf('\n', a + 1);
     if (a < 0 || b < 0) return;
     const type = payload.slice(0, a) as MessageType;
     const channel = payload.slice(a + 1, b);
     const rest = payload.slice(b + 1);
+    if (this.#closed) {
+      // Still registered while the server drains: turn requests away at once so that their senders can queue them.
+      if (type === 'peer') this.#refuseClosing(from, channel, rest);
+      return;
+    }
     try {
       switch (type) {
         case 'peer':
@@ -182,6 +186,13 @@ export class ClusterRelay {
       return;
     }
     this.#relayed.set(key, { exchange, sink });
+  }
+
+  #refuseClosing(from: string, channel: string, text: string): void {
+    const parsed = parseServerFrame(text);
+    if (!parsed.ok || parsed.frame.type !== 'request') return;
+    const failure = { id: parsed.frame.id, status: 503, reason: `node ${this.node} is shutting down`, lost: true };
+    this.#send(from, 'fail', channel, JSON.stringify(failure)).catch(() => undefined);
   }
 
   /** An answer frame from the node that relays one of this node's requests. */
