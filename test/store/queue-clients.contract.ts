@@ -64,6 +64,20 @@ export function queueClientsContract(factory: QueueClientsFactory): void {
         await store.advance('nobody', 'x', '1');
       }));
 
+    it('advanceFrom moves a cursor only from where the caller saw it, and never past a pending refresh or a disconnect', () =>
+      withStore(async (store) => {
+        await store.put(client({ cursor: '10' }));
+        assert.equal(await store.advanceFrom('alice', 'worker-1', '10', '20'), true);
+        assert.equal(await store.advanceFrom('alice', 'worker-1', '10', '30'), false, 'another read moved it first');
+        assert.equal((await store.get('alice', 'worker-1'))!.cursor, '20');
+        await store.flagRefresh('orders', 'dropped');
+        assert.equal(await store.advanceFrom('alice', 'worker-1', '20', '30'), false, 'the refresh must be told first');
+        await store.advance('alice', 'worker-1', '25');
+        await store.disconnect('alice', 'worker-1', 'gone');
+        assert.equal(await store.advanceFrom('alice', 'worker-1', '25', '30'), false);
+        assert.equal(await store.advanceFrom('nobody', 'c', '0', '1'), false);
+      }));
+
     it('flagRefresh flags the ok clients of one queue; connected lists all but disconnected ones', () =>
       withStore(async (store) => {
         await store.put(client());

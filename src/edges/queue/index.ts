@@ -37,12 +37,6 @@ export function createQueueEdge(rt: Runtime): Edge {
   const clients = rt.stores.queueClients;
   // Nodes sharing a store answer with one time; a time that changed from node to node would look like a restart.
   const serverTime = async () => (clients.startTime ? clients.startTime(startedAt) : startedAt);
-  /** Moves a client past what a read hands out; false when another node's read of it got there first. */
-  const moveCursor = async (user: string, name: string, from: string, to: string) => {
-    if (clients.advanceFrom) return clients.advanceFrom(user, name, from, to);
-    await clients.advance(user, name, to);
-    return true;
-  };
   const locks = new KeyedLock();
   const router = new Router();
   const errors = queueErrors(log);
@@ -192,7 +186,7 @@ export function createQueueEdge(rt: Runtime): Edge {
       throw new QueueError(410, ROLLED_OFF, true);
     }
     const last = events.at(-1)?.id;
-    if (last !== undefined && !(await moveCursor(user, name, client.cursor, last))) return undefined;
+    if (last !== undefined && !(await clients.advanceFrom(user, name, client.cursor, last))) return undefined;
     const current = (await newest(topic)) ?? last;
     return {
       time: await serverTime(),

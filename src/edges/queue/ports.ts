@@ -33,12 +33,12 @@ export interface QueueClientStore {
   advance(user: string, client: string, cursor: string): Promise<void>;
   /**
    * Moves the cursor from `from` to `to` only if it is still at `from` and no
-   * refresh or disconnect is pending; false otherwise. Stores shared by several
-   * nodes implement it: a read on one node must not hand out what a concurrent
-   * read of the same client on another node already has (on one node the
-   * edge's lock serialises a client's reads).
+   * refresh or disconnect is pending; false otherwise. A read hands out what
+   * it read only if this succeeds: a concurrent read of the same client (on
+   * another node) must not hand it out again, and a refresh flagged during
+   * the read must not be cleared unseen.
    */
-  advanceFrom?(user: string, client: string, from: string, to: string): Promise<boolean>;
+  advanceFrom(user: string, client: string, from: string, to: string): Promise<boolean>;
   /**
    * The `time` of the queue API (server start, Unix seconds) when several nodes
    * share the store: `candidate` (this node's start) if none is recorded yet,

@@ -64,6 +64,14 @@ export class SqliteQueueClients implements QueueClientStore {
     return this.#db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM queue_clients WHERE user = ?').get(user)!.n;
   }
 
+  async advanceFrom(user: string, client: string, from: string, to: string): Promise<boolean> {
+    return (
+      this.#db
+        .prepare(`UPDATE queue_clients SET cursor = ? WHERE user = ? AND client = ? AND state = 'ok' AND cursor = ?`)
+        .run(to, user, client, from).changes > 0
+    );
+  }
+
   async advance(user: string, client: string, cursor: string): Promise<void> {
     this.#db
       .prepare(`UPDATE queue_clients SET cursor = ?, state = 'ok', reason = NULL WHERE user = ? AND client = ? AND state != 'disconnected'`)
