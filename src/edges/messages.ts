@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { AttemptRecord, DeliveryKind, DeliveryRecord, DeliveryStatus } from '../dispatcher/types.ts';
 import { HttpError, badRequest } from '../http/errors.ts';
+import { limitParam } from '../http/query.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Edge } from './edge.ts';
 
@@ -77,11 +78,7 @@ export function createMessagesEdge(rt: Runtime): Edge {
     const q = ctx.query;
     const status = oneOf('status', q.status, STATUSES);
     const kind = oneOf('kind', q.kind, KINDS);
-    let limit = DEFAULT_LIMIT;
-    if (q.limit !== undefined) {
-      limit = typeof q.limit === 'string' && /^\d{1,4}$/.test(q.limit) ? Number(q.limit) : NaN;
-      if (!(limit >= 1 && limit <= MAX_LIMIT)) throw badRequest(`limit must be a whole number from 1 to ${MAX_LIMIT}`);
-    }
+    const limit = limitParam(q.limit, DEFAULT_LIMIT, MAX_LIMIT);
     let beforeId: string | undefined;
     if (q.before !== undefined) {
       if (typeof q.before !== 'string') throw badRequest('before must be given once');

@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { HttpError, badRequest } from '../http/errors.ts';
+import { HttpError } from '../http/errors.ts';
+import { limitParam } from '../http/query.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Edge } from './edge.ts';
 import { DEFAULT_OVERVIEW_TOPICS, MAX_OVERVIEW_TOPICS, Overview } from './overview.ts';
@@ -118,12 +119,7 @@ export function createUiEdge(rt: Runtime, options: { dir?: string } = {}): Edge 
 
   router.get('/admin/overview', async (ctx) => {
     await rt.auth.authorize(ctx, 'admin');
-    let limit = DEFAULT_OVERVIEW_TOPICS;
-    const raw = ctx.query.limit;
-    if (raw !== undefined) {
-      limit = typeof raw === 'string' && /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
-      if (!(limit >= 1 && limit <= MAX_OVERVIEW_TOPICS)) throw badRequest(`limit must be a whole number from 1 to ${MAX_OVERVIEW_TOPICS}`);
-    }
+    const limit = limitParam(ctx.query.limit, DEFAULT_OVERVIEW_TOPICS, MAX_OVERVIEW_TOPICS);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = await overview.snapshot(limit);
   });

@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import { HttpError } from '../../http/errors.ts';
+import { limitParam } from '../../http/query.ts';
 import type { TunnelChannelListJson } from '../../openapi/schemas.ts';
 import type { Runtime } from '../../runtime.ts';
 import type { ChannelSummary, TunnelClientInfo } from './ports.ts';
@@ -34,12 +34,7 @@ export function mountTunnelAdmin(router: Router, deps: TunnelAdminDeps): void {
 
   router.get('/admin/tunnel/channels', async (ctx) => {
     await rt.auth.authorize(ctx, 'admin', 'tunnel');
-    let limit = DEFAULT_CHANNEL_LIST;
-    const raw = ctx.query.limit;
-    if (raw !== undefined) {
-      limit = typeof raw === 'string' && /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
-      if (!(limit >= 1 && limit <= MAX_CHANNEL_LIST)) throw new HttpError(400, `limit must be a whole number from 1 to ${MAX_CHANNEL_LIST}`);
-    }
+    const limit = limitParam(ctx.query.limit, DEFAULT_CHANNEL_LIST, MAX_CHANNEL_LIST);
 
     const [clients, page] = await Promise.all([deps.clients(), store.list('tunnel', limit)]);
     const byChannel = new Map<string, TunnelClientInfo[]>();
