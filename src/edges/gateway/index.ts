@@ -2,14 +2,16 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Router from '@koa/router';
 import { WebSocketServer } from 'ws';
-import { clientIp, IpRanges } from '../../auth/client-ip.ts';
+import { IpRanges } from '../../auth/client-ip.ts';
 import { keptHeaders, readRawBody } from '../../http/body.ts';
 import { HttpError } from '../../http/errors.ts';
 import type { Runtime } from '../../runtime.ts';
 import type { Edge } from '../edge.ts';
 import type { ChannelRecord } from '../tunnel/ports.ts';
 import { maxFrameBytes } from '../tunnel/protocol.ts';
+import { clientOrigin } from '../tunnel/client-link.ts';
 import { refuseUpgrade } from '../tunnel/refuse.ts';
+import { startExpirySweep } from '../tunnel/sweep.ts';
 import { CHANNEL_ID_RE, hashToken, newChannelId, newToken, presentedToken, tokenMatches } from '../tunnel/token.ts';
 import { CORRELATION_HEADER, deliveryReport, GatewayConnection, type ConnectionSettings, type DeliveryReport } from './connection.ts';
 import { correlationSession, correlationValid } from './correlation.ts';
@@ -205,19 +207,8 @@ export function createGatewayEdge(rt: Runtime): Edge {
       if (cluster) {
         const id = `g${++connectionSeq}`;
         registered.set(conn, id);
-        const forwardedFor = req.headers['x-forwarded-for'];
         cluster
-          .attach(
-            {
-              kind: 'gateway',
-              channel: session.id,
-              id,
-              connectedAt: Date.now(),
-              remoteAddress: clientIp(req.socket.remoteAddress, Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor, trustedProxies),
-              userAgent: req.headers['user-agent']?.slice(0, 256) ?? null,
-            },
-            Infinity,
-          )
+          .attach({ kind: 'gateway', channel: session.id, id, connectedAt: Date.now(), ...clientOrigin(req, trustedProxies) }, Infinity)
           .catch((err) => log.warn({ err, session: session.id }, 'cannot register a gateway connection; other nodes will store its callbacks as "stored"'));
       }
       ws.send(
@@ -237,24 +228,7 @@ export function createGatewayEdge(rt: Runtime): Edge {
     });
   }
 
-  /** Sessions with a connection on any node: never expired. */
-  async function connectedAnywhere(): Promise<Set<string>> {
-    const keep = new Set(sessions.keys());
-    if (cluster) for (const e of await cluster.entries('gateway')) keep.add(e.channel);
-    return keep;
-  }
-
-  const sweep = setInterval(() => {
-    connectedAnywhere()
-      .then((keep) => store.expire('gateway', Date.now() - cfg.channelTtl, keep))
-      .then((ids) => ids.length > 0 && log.info({ sessions: ids.length }, 'expired unused gateway sessions'))
-      .catch((err: Error & { status?: number }) => {
-        // 503: storage unreachable for now; the next sweep catches up.
-        if (err.status === 503) log.warn({ err: err.message }, 'gateway session sweep skipped');
-        else log.error({ err }, 'gateway session sweep failed');
-      });
-  }, Math.max(1000, Math.min(cfg.channelTtl, 60_000)));
-  sweep.unref();
+  const sweep = startExpirySweep({ kind: 'gateway', store, cluster, ttlMs: cfg.channelTtl, log, connectedHere: () => sessions.keys() });
 
   return {
     name: 'gateway',

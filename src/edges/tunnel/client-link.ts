@@ -1,4 +1,6 @@
+import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
+import { clientIp, type IpRanges } from '../../auth/client-ip.ts';
 import type { Logger } from '../../log.ts';
 import type { ExchangePeer } from './exchange.ts';
 import { parseClientFrame, type ClientFrame } from './protocol.ts';
@@ -7,6 +9,15 @@ import { parseClientFrame, type ClientFrame } from './protocol.ts';
 export interface ClientOrigin {
   remoteAddress: string;
   userAgent: string | null;
+}
+
+/** The origin of a WebSocket upgrade (X-Forwarded-For believed only from `trusted` proxies). */
+export function clientOrigin(req: IncomingMessage, trusted: IpRanges): ClientOrigin {
+  const forwardedFor = req.headers['x-forwarded-for'];
+  return {
+    remoteAddress: clientIp(req.socket.remoteAddress, Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor, trusted),
+    userAgent: req.headers['user-agent']?.slice(0, 256) ?? null,
+  };
 }
 
 export interface ClientLinkHandlers {

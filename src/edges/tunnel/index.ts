@@ -3,17 +3,19 @@ import type { Duplex } from 'node:stream';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { WebSocketServer } from 'ws';
-import { clientIp, IpRanges } from '../../auth/client-ip.ts';
+import { IpRanges } from '../../auth/client-ip.ts';
 import { HttpError } from '../../http/errors.ts';
 import type { Runtime } from '../../runtime.ts';
 import type { Edge } from '../edge.ts';
 import { mountTunnelAdmin } from './admin.ts';
+import { clientOrigin } from './client-link.ts';
 import { ClusterRelay } from './cluster-relay.ts';
 import { LiveChannels } from './live-channels.ts';
 import type { ChannelRecord, TunnelClientInfo } from './ports.ts';
 import { PROTOCOL_VERSION, maxFrameBytes, type HelloFrame } from './protocol.ts';
 import { refuseUpgrade } from './refuse.ts';
 import { QueueReplayer } from './replay.ts';
+import { startExpirySweep } from './sweep.ts';
 import { CHANNEL_ID_RE, hashToken, newChannelId, newToken, presentedToken, tokenMatches } from './token.ts';
 import { webhookHandler, type WebhookOutcome } from './webhook.ts';
 
@@ -178,11 +180,7 @@ export function createTunnelEdge(rt: Runtime): Edge {
   router.all('/webhook/:channel{/*rest}', webhookHandler({ rt, live, replayer, ...(relay && { relay }), channel: activeChannel, record }));
 
   async function accept(req: IncomingMessage, socket: Duplex, head: Buffer, id: string): Promise<void> {
-    const forwardedFor = req.headers['x-forwarded-for'];
-    const origin = {
-      remoteAddress: clientIp(req.socket.remoteAddress, Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor, trustedProxies),
-      userAgent: req.headers['user-agent']?.slice(0, 256) ?? null,
-    };
+    const origin = clientOrigin(req, trustedProxies);
     const clientId = live.nextClientId();
     let registered = false;
     const unregister = () => {
@@ -232,25 +230,7 @@ export function createTunnelEdge(rt: Runtime): Edge {
     });
   }
 
-  /** Channels with a client on any node: never expired. */
-  async function connectedAnywhere(): Promise<Set<string>> {
-    const keep = live.connectedChannels();
-    if (cluster) for (const e of await cluster.entries('tunnel')) keep.add(e.channel);
-    return keep;
-  }
-
-  const sweepEvery = Math.max(1000, Math.min(cfg.channelTtl, 60_000));
-  const sweep = setInterval(() => {
-    connectedAnywhere()
-      .then((keep) => store.expire('tunnel', Date.now() - cfg.channelTtl, keep))
-      .then((ids) => ids.length > 0 && log.info({ channels: ids.length }, 'expired unused tunnel channels'))
-      .catch((err: Error & { status?: number }) => {
-        // 503: storage unreachable for now; the next sweep catches up.
-        if (err.status === 503) log.warn({ err: err.message }, 'tunnel channel sweep skipped');
-        else log.error({ err }, 'tunnel channel sweep failed');
-      });
-  }, sweepEvery);
-  sweep.unref();
+  const sweep = startExpirySweep({ kind: 'tunnel', store, cluster, ttlMs: cfg.channelTtl, log, connectedHere: () => live.connectedChannels() });
 
   return {
     name: 'tunnel',
