@@ -74,6 +74,23 @@ export interface QueueBounds {
 
 export type EnqueueResult = { id: string } | { full: string };
 
+/** Why an enqueue was refused: the channel is gone, or which bound it would exceed. */
+export type QueueRefusal = 'missing' | 'count' | 'bytes' | 'total';
+
+/** The reason every ChannelStore gives (the sender sees it in the 503). */
+export function queueFull(refusal: QueueRefusal, bounds: QueueBounds): EnqueueResult {
+  switch (refusal) {
+    case 'missing':
+      return { full: 'channel does not exist' };
+    case 'count':
+      return { full: `the offline queue of this channel holds its maximum of ${bounds.maxCount} requests` };
+    case 'bytes':
+      return { full: `the offline queue of this channel would exceed its maximum of ${bounds.maxBytes} bytes` };
+    case 'total':
+      return { full: 'the offline queues of all channels are full' };
+  }
+}
+
 export interface ChannelStore {
   create(record: { id: string; kind: ChannelKind; tokenHash: string; cursor?: string }, now?: number): Promise<ChannelRecord>;
   get(id: string): Promise<ChannelRecord | undefined>;

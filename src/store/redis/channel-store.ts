@@ -1,15 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import type {
-  ChannelKind,
-  ChannelPage,
-  ChannelRecord,
-  ChannelStore,
-  ChannelSummary,
-  EnqueueResult,
-  ForwardedRequest,
-  HeaderMap,
-  QueueBounds,
-  QueuedRequest,
+import {
+  queueFull,
+  type ChannelKind,
+  type ChannelPage,
+  type ChannelRecord,
+  type ChannelStore,
+  type ChannelSummary,
+  type EnqueueResult,
+  type ForwardedRequest,
+  type HeaderMap,
+  type QueueBounds,
+  type QueuedRequest,
+  type QueueRefusal,
 } from '../../edges/tunnel/ports.ts';
 import { guard, LuaScript, type RedisClient } from './connection.ts';
 
@@ -140,13 +142,6 @@ end
 return 1
 `);
 
-const FULL: Record<string, (b: QueueBounds) => string> = {
-  missing: () => 'channel does not exist',
-  count: (b) => `the offline queue of this channel holds its maximum of ${b.maxCount} requests`,
-  bytes: (b) => `the offline queue of this channel would exceed its maximum of ${b.maxBytes} bytes`,
-  total: () => 'the offline queues of all channels are full',
-};
-
 interface QueueMeta {
   method: string;
   path: string;
@@ -276,7 +271,7 @@ export class RedisChannelStore implements ChannelStore {
       bounds.maxBytes,
       bounds.maxTotalBytes,
     ])) as [string, string];
-    return kind === 'id' ? { id: value } : { full: FULL[value]!(bounds) };
+    return kind === 'id' ? { id: value } : queueFull(value as QueueRefusal, bounds);
   }
 
   async peek(channel: string): Promise<QueuedRequest | undefined> {

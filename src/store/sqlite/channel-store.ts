@@ -1,13 +1,14 @@
-import type {
-  ChannelKind,
-  ChannelPage,
-  ChannelRecord,
-  ChannelStore,
-  EnqueueResult,
-  ForwardedRequest,
-  HeaderMap,
-  QueueBounds,
-  QueuedRequest,
+import {
+  queueFull,
+  type ChannelKind,
+  type ChannelPage,
+  type ChannelRecord,
+  type ChannelStore,
+  type EnqueueResult,
+  type ForwardedRequest,
+  type HeaderMap,
+  type QueueBounds,
+  type QueuedRequest,
 } from '../../edges/tunnel/ports.ts';
 import type { SqliteDb } from './open.ts';
 
@@ -193,11 +194,11 @@ export class SqliteChannelStore implements ChannelStore {
     const size = request.body.length;
     const tx = this.#db.transaction((): EnqueueResult => {
       const row = this.#get.get(channel);
-      if (!row) return { full: 'channel does not exist' };
-      if (row.queue_count + 1 > bounds.maxCount) return { full: `the offline queue of this channel holds its maximum of ${bounds.maxCount} requests` };
-      if (row.queue_bytes + size > bounds.maxBytes) return { full: `the offline queue of this channel would exceed its maximum of ${bounds.maxBytes} bytes` };
+      if (!row) return queueFull('missing', bounds);
+      if (row.queue_count + 1 > bounds.maxCount) return queueFull('count', bounds);
+      if (row.queue_bytes + size > bounds.maxBytes) return queueFull('bytes', bounds);
       const total = this.#totalBytes.get()?.n ?? 0;
-      if (total + size > bounds.maxTotalBytes) return { full: 'the offline queues of all channels are full' };
+      if (total + size > bounds.maxTotalBytes) return queueFull('total', bounds);
       const info = this.#enqueue.run({
         channel,
         received_at: now,
