@@ -11,14 +11,6 @@ const MODE_HINT: Record<TunnelChannelListJson['mode'], string> = {
   broadcast: 'a channel with several clients sends each request to all of them; the first answer wins',
 };
 
-/** Channels in use first, then the most recently used. */
-function ordered(channels: TunnelChannelJson[]): TunnelChannelJson[] {
-  return [...channels].sort((a, b) => {
-    const live = Number(b.clients.length > 0) - Number(a.clients.length > 0);
-    return live || Date.parse(b.last_used_at) - Date.parse(a.last_used_at);
-  });
-}
-
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /**
@@ -102,7 +94,8 @@ export function TunnelView() {
   const now = useNow();
   const list = usePolling(api.tunnelChannels, POLL_MS);
   const data = list.data;
-  const channels = data ? ordered(data.channels) : [];
+  // In the server's order: channels with clients first, then the most recently used.
+  const channels = data?.channels ?? [];
   const inUse = channels.filter((c) => c.clients.length > 0);
   const clients = inUse.reduce((n, c) => n + c.clients.length, 0);
 
