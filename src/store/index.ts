@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.ts';
 import type { EventLog, RetentionPolicy } from '../core/ports.ts';
 import { matchTopic } from '../core/topic-pattern.ts';
+import { startCheckpointer } from './sqlite/checkpointer.ts';
 import { openSqlite, type SqliteDb } from './sqlite/open.ts';
 import { SqliteEventLog } from './sqlite/event-log.ts';
 import type { SubscriptionStore } from '../hub/ports.ts';
@@ -93,6 +94,12 @@ export async function openStores(config: Config, log: Logger = createLogger(conf
     };
   }
   const db = openSqlite(config.storage.path, config.storage.durability);
+  const checkpointer =
+    config.storage.path === ':memory:'
+      ? undefined
+      : startCheckpointer(db, config.storage.path, (err) =>
+          log.error({ module: 'storage', err }, 'the WAL checkpoint thread stopped; checkpoints run on the main thread again'),
+        );
   return {
     driver: 'sqlite',
     sqlite: db,
@@ -103,6 +110,7 @@ export async function openStores(config: Config, log: Logger = createLogger(conf
     channels: new SqliteChannelStore(db),
     queueClients: new SqliteQueueClients(db),
     async close() {
+      await checkpointer?.stop();
       db.close();
     },
   };
