@@ -38,6 +38,11 @@ interface AttemptRow {
   response_excerpt: string | null;
 }
 
+type Write =
+  | { op: 'insert'; d: NewDelivery; key: { key: string; ttlMs: number } | undefined }
+  | { op: 'finish'; id: string; attempt: AttemptRecord; result: AttemptResult };
+type Inserted = { id: string; duplicate: boolean; createdAt: number };
+
 const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
 
 function toPending(r: Row): PendingDelivery {
@@ -73,10 +78,16 @@ export class SqliteDeliveryStore implements DeliveryStore {
   readonly #findKey;
   readonly #insertAttempt;
   readonly #claimTx;
-  readonly #inserts;
-  readonly #finishes;
+  readonly #writes: GroupCommit<Write, Inserted | void>;
   readonly #attemptsOf;
   readonly #release;
+  readonly #seqById;
+  /**
+   * Row keys of the deliveries this process holds leases on, so finishing one
+   * updates by rowid instead of looking the text id up in its index twice.
+   * Bounded by the dispatcher's claim capacity.
+   */
+  readonly #claimedSeq = new Map<string, number>();
   readonly #nextDue;
 
   constructor(db: SqliteDb) {
@@ -137,17 +148,17 @@ export class SqliteDeliveryStore implements DeliveryStore {
        ON CONFLICT (key) DO UPDATE SET delivery_id = excluded.delivery_id, expires_at = excluded.expires_at`,
     );
     this.#insertAttempt = db.prepare(
-      `INSERT OR REPLACE INTO delivery_attempts (delivery_seq, n, started_at, duration_ms, status, error, response_excerpt)
-       SELECT seq, ?, ?, ?, ?, ?, ? FROM deliveries WHERE id = ?`,
+      `INSERT OR REPLACE INTO delivery_attempts (delivery_seq, n, started_at, duration_ms, status, error, response_excerpt) VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
-    const insertOne = (d: NewDelivery, key?: { key: string; ttlMs: number }) => {
+    this.#seqById = db.prepare<[string], { seq: number }>(`SELECT seq FROM deliveries WHERE id = ?`);
+    const insertOne = (d: NewDelivery, key?: { key: string; ttlMs: number }): Inserted => {
       const now = Date.now();
       if (key) {
         const existing = this.#findKey.get(key.key, now);
         if (existing) return { id: existing.delivery_id, duplicate: true, createdAt: now };
       }
       const id = newMessageId(now);
-      this.#insert.run(
+      const { lastInsertRowid } = this.#insert.run(
         id,
         d.kind,
         d.url,
@@ -168,36 +179,40 @@ export class SqliteDeliveryStore implements DeliveryStore {
         d.eventId ?? null,
       );
       if (key) this.#insertKey.run(key.key, id, now + key.ttlMs);
+      if (d.leaseUntil !== undefined) this.#claimedSeq.set(id, Number(lastInsertRowid));
       return { id, duplicate: false, createdAt: now };
     };
     // One transaction wrapper for every batch, rather than one built per flush.
     const transaction = db.transaction((fn: () => void) => fn());
     const inTransaction = (fn: () => void) => transaction(fn);
-    this.#inserts = new GroupCommit(inTransaction, (i: { d: NewDelivery; key?: { key: string; ttlMs: number } }) => insertOne(i.d, i.key));
     const setDelivered = db.prepare(
-      `UPDATE deliveries SET attempt_count = ?, lease_until = NULL, status = 'delivered', delivered_at = ?, next_attempt_at = NULL, last_error = NULL WHERE id = ?`,
+      `UPDATE deliveries SET attempt_count = ?, lease_until = NULL, status = 'delivered', delivered_at = ?, next_attempt_at = NULL, last_error = NULL WHERE seq = ?`,
     );
     const setPending = db.prepare(
-      `UPDATE deliveries SET attempt_count = ?, lease_until = NULL, status = 'pending', next_attempt_at = ?, last_error = ? WHERE id = ?`,
+      `UPDATE deliveries SET attempt_count = ?, lease_until = NULL, status = 'pending', next_attempt_at = ?, last_error = ? WHERE seq = ?`,
     );
     const setFailed = db.prepare(
-      `UPDATE deliveries SET attempt_count = ?, lease_until = NULL, status = 'failed', next_attempt_at = NULL, last_error = ? WHERE id = ?`,
+      `UPDATE deliveries SET attempt_count = ?, lease_until = NULL, status = 'failed', next_attempt_at = NULL, last_error = ? WHERE seq = ?`,
     );
     const finishOne = (id: string, attempt: AttemptRecord, result: AttemptResult) => {
+      const seq = this.#claimedSeq.get(id) ?? this.#seqById.get(id)?.seq;
+      this.#claimedSeq.delete(id);
+      if (seq === undefined) return; // deleted meanwhile: nothing left to record against
       this.#insertAttempt.run(
+        seq,
         attempt.n,
         attempt.startedAt,
         attempt.durationMs,
         attempt.status ?? null,
         attempt.error ?? null,
         attempt.responseExcerpt ?? null,
-        id,
       );
-      if (result.status === 'delivered') setDelivered.run(attempt.n, result.at, id);
-      else if (result.status === 'pending') setPending.run(attempt.n, result.nextAttemptAt, result.error, id);
-      else setFailed.run(attempt.n, result.error, id);
+      if (result.status === 'delivered') setDelivered.run(attempt.n, result.at, seq);
+      else if (result.status === 'pending') setPending.run(attempt.n, result.nextAttemptAt, result.error, seq);
+      else setFailed.run(attempt.n, result.error, seq);
     };
-    this.#finishes = new GroupCommit(inTransaction, (f: { id: string; attempt: AttemptRecord; result: AttemptResult }) => finishOne(f.id, f.attempt, f.result));
+    // New messages and finished attempts share one commit per turn of the event loop: a commit costs far more than a row.
+    this.#writes = new GroupCommit(inTransaction, (w: Write) => (w.op === 'insert' ? insertOne(w.d, w.key) : finishOne(w.id, w.attempt, w.result)));
     this.#attemptsOf = db.prepare<[number], AttemptRow>(`SELECT * FROM delivery_attempts WHERE delivery_seq = ? ORDER BY n`);
     this.#release = db.prepare(`UPDATE deliveries SET status = 'pending', lease_until = NULL WHERE id = ? AND status = 'in_flight'`);
     this.#nextDue = db.prepare<[], { at: number | null }>(`SELECT min(next_attempt_at) AS at FROM deliveries WHERE status = 'pending'`);
@@ -217,18 +232,21 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   async insert(delivery: NewDelivery, idempotency?: { key: string; ttlMs: number }) {
-    return this.#inserts.submit({ d: delivery, key: idempotency });
+    return this.#writes.submit({ op: 'insert', d: delivery, key: idempotency }) as Promise<Inserted>;
   }
 
   async claimDue(now: number, limit: number, leaseUntil: number): Promise<PendingDelivery[]> {
-    return this.#claimTx(now, limit, leaseUntil).map(toPending);
+    const rows = this.#claimTx(now, limit, leaseUntil);
+    for (const r of rows) this.#claimedSeq.set(r.id, r.seq);
+    return rows.map(toPending);
   }
 
   async finishAttempt(id: string, attempt: AttemptRecord, result: AttemptResult): Promise<void> {
-    await this.#finishes.submit({ id, attempt, result });
+    await this.#writes.submit({ op: 'finish', id, attempt, result });
   }
 
   async release(ids: string[]): Promise<void> {
+    for (const id of ids) this.#claimedSeq.delete(id);
     this.#db.transaction(() => ids.forEach((id) => this.#release.run(id)))();
   }
 
