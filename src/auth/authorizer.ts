@@ -30,7 +30,8 @@ import { tokenDigest } from './tokens.ts';
 interface RequestView {
   req: IncomingMessage;
   header(name: string): string | undefined;
-  queryToken: string | undefined;
+  /** `?access_token=`, read only when the policy accepts it (parsing the query string costs on every publish). */
+  queryToken(): string | undefined;
   /** GET/HEAD and upgrades may carry `?access_token=`. */
   safeMethod: boolean;
   /**
@@ -208,7 +209,7 @@ export class ConfigAuthorizer implements Authorizer {
   }
 
   #credentials(p: Policy, view: RequestView): Credentials {
-    const creds = parseCredentials(view.header('authorization'), p.queryToken && view.safeMethod ? view.queryToken : undefined);
+    const creds = parseCredentials(view.header('authorization'), p.queryToken && view.safeMethod ? view.queryToken() : undefined);
     if (creds.kind === 'malformed') throw this.#challenge(p, creds.reason);
     return creds;
   }
@@ -285,30 +286,32 @@ function outcomeOf(err: unknown): Outcome {
 }
 
 function fromContext(ctx: Context): RequestView {
-  const token = ctx.query.access_token;
   return {
     req: ctx.req,
     header: (name) => ctx.get(name) || undefined,
-    queryToken: typeof token === 'string' ? token : undefined,
+    queryToken: () => {
+      const token = ctx.query.access_token;
+      return typeof token === 'string' ? token : undefined;
+    },
     safeMethod: ctx.method === 'GET' || ctx.method === 'HEAD',
     chargeOnce: true,
   };
 }
 
 function fromRequest(req: IncomingMessage): RequestView {
-  let token: string | undefined;
-  try {
-    token = new URL(req.url ?? '/', 'http://x').searchParams.get('access_token') ?? undefined;
-  } catch {
-    token = undefined;
-  }
   return {
     req,
     header: (name) => {
       const v = req.headers[name.toLowerCase()];
       return Array.isArray(v) ? v.join(', ') : v || undefined;
     },
-    queryToken: token,
+    queryToken: () => {
+      try {
+        return new URL(req.url ?? '/', 'http://x').searchParams.get('access_token') ?? undefined;
+      } catch {
+        return undefined;
+      }
+    },
     safeMethod: true,
     chargeOnce: false,
   };
