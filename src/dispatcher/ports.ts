@@ -51,4 +51,12 @@ export interface DeliveryStore {
   nextDueAt(): Promise<number | undefined>;
   stats(): Promise<DispatcherStats>;
   purgeExpiredKeys(now: number): Promise<number>;
+  /**
+   * Deletes up to `limit` delivered or failed deliveries, with their
+   * attempts, that were accepted before `createdBefore`, oldest first.
+   * Pending and in-flight deliveries are never deleted. Answers how many went.
+   */
+  purgeFinished(createdBefore: number, limit: number): Promise<number>;
+  /** Pending plus in-flight deliveries, for the `dispatcher.maxPending` bound. */
+  countUnfinished(): Promise<number>;
 }

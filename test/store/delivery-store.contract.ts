@@ -285,6 +285,42 @@ export function deliveryStoreContract(factory: DeliveryStoreFactory): void {
         assert.notEqual(fresh.id, first.id);
       }));
 
+    it('purgeFinished deletes delivered and failed deliveries accepted before the cutoff, oldest first, and nothing else', () =>
+      withStore(async (store) => {
+        const now = Date.now();
+        const make = async (outcome: 'delivered' | 'failed' | 'pending' | 'in_flight') => {
+          // The pending one waits an hour, so later claims never pick it.
+          const { id } = await store.insert(delivery({ nextAttemptAt: outcome === 'pending' ? now + 3_600_000 : now }));
+          if (outcome === 'pending') return id;
+          const [claimed] = await store.claimDue(now, 1, now + 60_000);
+          assert.equal(claimed!.id, id);
+          if (outcome === 'delivered') await store.finishAttempt(id, attempt(1, { status: 200 }), { status: 'delivered', at: Date.now() });
+          if (outcome === 'failed') await store.finishAttempt(id, attempt(1, { status: 500 }), { status: 'failed', error: 'gave up' });
+          return id;
+        };
+        const delivered1 = await make('delivered');
+        const pending = await make('pending');
+        const failed = await make('failed');
+        const inFlight = await make('in_flight');
+        const delivered2 = await make('delivered');
+        // A cutoff strictly after every acceptance so far, and one delivery accepted after it.
+        const created = Math.max(...(await Promise.all([delivered1, pending, failed, inFlight, delivered2].map(async (id) => (await store.get(id))!.createdAt))));
+        const cutoff = await waitFor(() => (Date.now() > created ? created + 1 : undefined), 'the clock to move past the last acceptance');
+        await waitFor(() => Date.now() >= cutoff, 'the clock to reach the cutoff');
+        const young = await make('delivered');
+        assert.deepEqual(await store.countUnfinished(), 2);
+
+        assert.equal(await store.purgeFinished(cutoff, 1), 1, 'the limit holds');
+        assert.equal(await store.get(delivered1), undefined, 'the oldest finished delivery goes first');
+        assert.equal(await store.purgeFinished(cutoff, 100), 2);
+        for (const id of [failed, delivered2]) assert.equal(await store.get(id), undefined, 'gone with its attempts');
+        for (const id of [pending, inFlight, young]) assert.ok(await store.get(id), 'unfinished and young deliveries stay');
+        assert.equal(await store.purgeFinished(cutoff, 100), 0);
+        assert.deepEqual((await store.list({ limit: 10 })).map((r) => r.id), [young, inFlight, pending]);
+        assert.deepEqual(await store.stats(), { pending: 1, inFlight: 1, delivered: 1, failed: 0 });
+        assert.deepEqual(await store.countUnfinished(), 2);
+      }));
+
     it('purgeExpiredKeys answers a count', () =>
       withStore(async (store) => {
         assert.equal(typeof (await store.purgeExpiredKeys(Date.now())), 'number');

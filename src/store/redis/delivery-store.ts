@@ -206,6 +206,29 @@ end
 return 'ok'
 `);
 
+/**
+ * ARGV: prefix, created before, limit. Each finished status set is ordered by
+ * creation sequence, so the walk stops at the first delivery young enough to keep.
+ */
+const PURGE = new LuaScript(`${LIB}
+local before = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local removed = 0
+for _, status in ipairs({'delivered', 'failed'}) do
+  if removed >= limit then break end
+  local set = P .. 'ds:' .. status
+  for _, id in ipairs(redis.call('ZRANGE', set, 0, limit - removed - 1)) do
+    local created = tonumber(redis.call('HGET', P .. 'd:' .. id, 'created_at'))
+    if created and created >= before then break end
+    redis.call('DEL', P .. 'd:' .. id, P .. 'da:' .. id)
+    redis.call('ZREM', set, id)
+    redis.call('ZREM', P .. 'dall', id)
+    removed = removed + 1
+  end
+end
+return removed
+`);
+
 type Hash = Map<string, Buffer>;
 
 function pairsToHash(reply: Buffer[]): Hash {
@@ -411,6 +434,16 @@ export class RedisDeliveryStore implements DeliveryStore {
     const replies = (await guard(pipe.exec())) ?? [];
     const n = (i: number) => Number(replies[i]?.[1] ?? 0);
     return { pending: n(0), inFlight: n(1), delivered: n(2), failed: n(3) };
+  }
+
+  async countUnfinished(): Promise<number> {
+    const pipe = this.#redis.pipeline().zcard(this.#keys.byStatus('pending')).zcard(this.#keys.byStatus('in_flight'));
+    const replies = (await guard(pipe.exec())) ?? [];
+    return Number(replies[0]?.[1] ?? 0) + Number(replies[1]?.[1] ?? 0);
+  }
+
+  async purgeFinished(createdBefore: number, limit: number): Promise<number> {
+    return Number(await PURGE.run(this.#redis, [], [this.#p, Math.floor(createdBefore), Math.max(1, Math.floor(limit))]));
   }
 
   /** Idempotency keys carry a Redis TTL, so Redis expires them by itself. */

@@ -82,6 +82,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
   readonly #attemptsOf;
   readonly #release;
   readonly #seqById;
+  readonly #purgeTx;
+  readonly #countUnfinished;
   /**
    * Row keys of the deliveries this process holds leases on, so finishing one
    * updates by rowid instead of looking the text id up in its index twice.
@@ -222,6 +224,34 @@ export class SqliteDeliveryStore implements DeliveryStore {
     const expired = db.prepare<[number, number], Row>(
       `SELECT * FROM deliveries WHERE status = 'in_flight' AND lease_until <= ? ORDER BY lease_until LIMIT ?`,
     );
+    // Counted on the (status, next_attempt_at) index: cost grows with the waiting work, not the history.
+    this.#countUnfinished = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM deliveries WHERE status IN ('pending', 'in_flight')`);
+    const oldest = db.prepare<[number, number], { seq: number; status: DeliveryStatus; created_at: number }>(
+      `SELECT seq, status, created_at FROM deliveries WHERE seq > ? ORDER BY seq LIMIT ?`,
+    );
+    const remove = db.prepare(`DELETE FROM deliveries WHERE seq = ?`); // attempts go with it (ON DELETE CASCADE)
+    this.#purgeTx = db.transaction((createdBefore: number, limit: number): number => {
+      // Walk rowid (= acceptance) order from the oldest and stop at the first
+      // row young enough to keep: no index on finish time is needed, and the
+      // few old rows still being retried are stepped over, within a bound.
+      let removed = 0;
+      let after = 0;
+      let scanned = 0;
+      while (removed < limit && scanned < limit * 4) {
+        const rows = oldest.all(after, 256);
+        if (rows.length === 0) break;
+        for (const r of rows) {
+          if (r.created_at >= createdBefore) return removed;
+          after = r.seq;
+          scanned++;
+          if (r.status === 'delivered' || r.status === 'failed') {
+            remove.run(r.seq);
+            if (++removed >= limit) break;
+          }
+        }
+      }
+      return removed;
+    });
     const lease = db.prepare(`UPDATE deliveries SET status = 'in_flight', lease_until = ? WHERE seq = ?`);
     this.#claimTx = db.transaction((now: number, limit: number, leaseUntil: number) => {
       const rows = due.all(now, limit);
@@ -306,6 +336,14 @@ export class SqliteDeliveryStore implements DeliveryStore {
 
   async purgeExpiredKeys(now: number): Promise<number> {
     return this.#db.prepare(`DELETE FROM idempotency_keys WHERE expires_at <= ?`).run(now).changes;
+  }
+
+  async countUnfinished(): Promise<number> {
+    return this.#countUnfinished.get()!.n;
+  }
+
+  async purgeFinished(createdBefore: number, limit: number): Promise<number> {
+    return this.#purgeTx(createdBefore, limit);
   }
 
   #toRecord(r: Row): DeliveryRecord {
