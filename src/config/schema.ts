@@ -78,6 +78,10 @@ export const configSchema = z
         lease: duration.prefault('2m'),
         pollInterval: duration.prefault('500ms'),
         maxPending: z.number().int().positive().default(1_000_000),
+        /** Delivered and failed messages (with their attempts) are deleted this long after acceptance; 0 keeps them forever. */
+        retention: duration.prefault('7d'),
+        /** How often finished messages past `retention` and expired idempotency keys are swept. */
+        sweepInterval: duration.prefault('60s').refine((ms) => ms >= 10, 'must be at least 10ms'),
       })
       .strict()
       .prefault({}),

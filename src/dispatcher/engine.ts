@@ -9,8 +9,14 @@ import type { AttemptResult, DeliveryStore, PendingDelivery } from './ports.ts';
 import { parseRetryAfter, retryDelay } from './schedule.ts';
 import { standardWebhookHeaders } from './signing.ts';
 import { checkDestination, createGuardedAgent } from './ssrf.ts';
-import type { AttemptRecord, DeliveryOutcome, DeliveryRecord, DeliveryRequest, Dispatcher, DispatcherStats } from './types.ts';
+import { QueueFullError, type AttemptRecord, type DeliveryOutcome, type DeliveryRecord, type DeliveryRequest, type Dispatcher, type DispatcherStats } from './types.ts';
 
+/** How stale the unfinished-delivery count may get before enqueue asks the store again. */
+const COUNT_REFRESH_MS = 1000;
+/** What a full queue tells clients to wait before trying again. */
+const QUEUE_FULL_RETRY_AFTER_S = 5;
+/** Deletions per store call while sweeping: small enough that one batch never holds the event loop for long. */
+const PURGE_BATCH = 200;
 
 /**
  * The durable delivery engine. Work lives in the DeliveryStore; this process
@@ -35,6 +41,17 @@ export class DeliveryEngine implements Dispatcher {
   /** True when the last claim filled every slot, so more due work may be waiting. */
   #backlog = false;
   #pumping = false;
+  #sweeping = false;
+  /**
+   * Unfinished (pending + in-flight) deliveries for the maxPending bound: the
+   * store's last count plus what this process added and finished since. Other
+   * nodes' work shows up at the next count, so across nodes the bound is
+   * approximate by about a second's worth of traffic.
+   */
+  #countBase = 0;
+  #countDelta = 0;
+  #countedAt = -Infinity;
+  #counting = false;
   #pumpAgain = false;
   #started = false;
   readonly #capacity: number;
@@ -57,6 +74,7 @@ export class DeliveryEngine implements Dispatcher {
       duration: m.histogram('hookah_delivery_attempt_seconds', 'Duration of one delivery attempt', ['kind'], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]),
       latency: m.histogram('hookah_delivery_latency_seconds', 'From acceptance to successful delivery', ['kind'], [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300, 3600, 36000]),
       enqueued: m.counter('hookah_deliveries_enqueued_total', 'Deliveries accepted into the queue', ['kind']),
+      purged: m.counter('hookah_deliveries_purged_total', 'Delivered and failed deliveries deleted after dispatcher.retention'),
     };
     m.gauge('hookah_delivery_queue', 'Deliveries by state', ['state'], async function () {
       const s = await engine.stats();
@@ -69,6 +87,7 @@ export class DeliveryEngine implements Dispatcher {
 
   async enqueue(req: DeliveryRequest): Promise<{ id: string; duplicate: boolean }> {
     const cfg = this.#rt.config.dispatcher;
+    if (req.kind === 'dispatch' || req.kind === 'gateway') this.assertRoom();
     const url = new URL(req.url);
     const refused = checkDestination(url, cfg.allowNetworks);
     if (refused) throw new RangeError(refused);
@@ -100,11 +119,18 @@ export class DeliveryEngine implements Dispatcher {
       req.idempotencyKey ? { key: req.idempotencyKey, ttlMs: cfg.idempotencyTtl } : undefined,
     );
     if (!result.duplicate) {
+      this.#countDelta++;
       this.#metrics.enqueued.inc({ kind: req.kind });
       if (claimNow) this.#schedule({ ...delivery, id: result.id, attemptCount: 0, createdAt: result.createdAt });
       else this.#wakeAt(nextAttemptAt);
     }
     return { id: result.id, duplicate: result.duplicate };
+  }
+
+  assertRoom(): void {
+    if (!this.#counting && Date.now() - this.#countedAt >= COUNT_REFRESH_MS) void this.#refreshCount();
+    const limit = this.#rt.config.dispatcher.maxPending;
+    if (this.#countBase + this.#countDelta >= limit) throw new QueueFullError(limit, QUEUE_FULL_RETRY_AFTER_S);
   }
 
   get(id: string) {
@@ -143,13 +169,14 @@ export class DeliveryEngine implements Dispatcher {
     if (this.#started) return;
     this.#started = true;
     this.#backlog = true;
+    void this.#refreshCount();
     void this.#store.recoverInFlight(Date.now()).then((n) => {
       if (n > 0) this.#rt.log.info({ module: 'dispatcher', recovered: n }, 'resuming deliveries left in flight by a previous run');
       this.#kick();
     });
-    const purge = setInterval(() => void this.#store.purgeExpiredKeys(Date.now()), 60_000);
-    purge.unref();
-    this.#stopping.signal.addEventListener('abort', () => clearInterval(purge));
+    const sweep = setInterval(() => void this.#sweep(), this.#rt.config.dispatcher.sweepInterval);
+    sweep.unref();
+    this.#stopping.signal.addEventListener('abort', () => clearInterval(sweep));
   }
 
   async stop(timeoutMs: number): Promise<void> {
@@ -166,6 +193,52 @@ export class DeliveryEngine implements Dispatcher {
     clearTimeout(timer);
     await this.#store.release([...this.#claimed]);
     await this.#agent.close().catch(() => undefined);
+  }
+
+  /** Recounts unfinished deliveries in the store (enqueue calls it at most once per COUNT_REFRESH_MS). */
+  async #refreshCount(): Promise<void> {
+    this.#counting = true;
+    const delta = this.#countDelta;
+    try {
+      this.#countBase = await this.#store.countUnfinished();
+      this.#countDelta -= delta; // what changed while counting is not in the count
+      this.#countedAt = Date.now();
+    } catch {
+      // The store is down: enqueue itself fails and says so; keep the last count.
+    } finally {
+      this.#counting = false;
+    }
+  }
+
+  /**
+   * Forgets expired idempotency keys and finished deliveries past
+   * `dispatcher.retention`, in small batches with a turn of the event loop
+   * between them so a large first sweep never stalls requests.
+   */
+  async #sweep(): Promise<void> {
+    if (this.#sweeping) return;
+    this.#sweeping = true;
+    const now = Date.now();
+    try {
+      await this.#store.purgeExpiredKeys(now);
+      const keep = this.#rt.config.dispatcher.retention;
+      if (keep <= 0) return;
+      let removed = 0;
+      for (;;) {
+        const n = await this.#store.purgeFinished(now - keep, PURGE_BATCH);
+        removed += n;
+        if (n < PURGE_BATCH || this.#stopping.signal.aborted) break;
+        await new Promise((r) => setImmediate(r));
+      }
+      if (removed > 0) {
+        this.#metrics.purged.inc(removed);
+        this.#rt.log.debug({ module: 'dispatcher', removed, retentionMs: keep }, 'deleted finished deliveries past retention');
+      }
+    } catch (err) {
+      this.#rt.log.warn({ module: 'dispatcher', err }, 'sweeping finished deliveries failed; will try again');
+    } finally {
+      this.#sweeping = false;
+    }
   }
 
   /** Claim due work now (coalesced: one pump at a time). */
@@ -290,6 +363,7 @@ export class DeliveryEngine implements Dispatcher {
     if (error) attempt.error = error;
     const outcome = this.#decide(d, n, result, error, refused !== undefined, finishedAt);
     await this.#store.finishAttempt(d.id, attempt, outcome);
+    if (outcome.status !== 'pending') this.#countDelta--;
 
     const label = outcome.status === 'delivered' ? 'delivered' : result ? `http_${Math.floor(result.status / 100)}xx` : 'error';
     this.#metrics.attempts.inc({ kind: d.kind, outcome: label });

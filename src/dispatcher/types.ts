@@ -31,6 +31,21 @@ export interface DeliveryRequest {
   eventId?: string;
 }
 
+/**
+ * More deliveries are waiting than `dispatcher.maxPending` allows. Carries
+ * what an HTTP edge needs to answer 503 with Retry-After (see http/errors.ts).
+ */
+export class QueueFullError extends Error {
+  override name = 'QueueFullError';
+  readonly status = 503;
+  readonly expose = true;
+  readonly headers: Record<string, string>;
+  constructor(limit: number, retryAfterSeconds: number) {
+    super(`the delivery queue is full (${limit} messages waiting, dispatcher.maxPending); retry later`);
+    this.headers = { 'Retry-After': String(retryAfterSeconds) };
+  }
+}
+
 export type DeliveryStatus = 'pending' | 'in_flight' | 'delivered' | 'failed';
 
 export interface AttemptRecord {
@@ -82,6 +97,14 @@ export interface DispatcherStats {
 }
 
 export interface Dispatcher {
+  /**
+   * Throws QueueFullError when `dispatcher.maxPending` deliveries are waiting.
+   * enqueue checks it itself for new work from clients (`dispatch`,
+   * `gateway`); an edge calls it first when it has other effects to hold back.
+   * WebSub fan-out, errbacks and callbacks follow from work already accepted
+   * and are never refused.
+   */
+  assertRoom(): void;
   enqueue(request: DeliveryRequest): Promise<{ id: string; duplicate: boolean }>;
   get(id: string): Promise<DeliveryRecord | undefined>;
   list(filter: { status?: DeliveryStatus; kind?: DeliveryKind; limit: number; beforeId?: string }): Promise<DeliveryRecord[]>;

@@ -43,7 +43,11 @@ export function createDispatchEdge(rt: Runtime): Edge {
       await rt.auth.authorize(ctx, 'publish', params.topic);
       await rt.auth.verifyInbound?.(ctx, params.topic, raw);
     }
-    if (params.url !== undefined) await rt.auth.authorize(ctx, 'publish', params.url);
+    if (params.url !== undefined) {
+      await rt.auth.authorize(ctx, 'publish', params.url);
+      // Before the topic publish below, so a refused message has had no effect at all.
+      rt.dispatcher.assertRoom();
+    }
 
     let eventId: string | undefined;
     let duplicate = false;

@@ -192,8 +192,8 @@ export class GatewayConnection {
       this.#s.actions.inc({ action: action.action, outcome: 'ok' });
     } catch (err) {
       this.#s.actions.inc({ action: action.action, outcome: 'error' });
-      const e = err as Error & { status?: number };
-      const expose = err instanceof ActionError || err instanceof RangeError || (e.status !== undefined && e.status < 500);
+      const e = err as Error & { status?: number; expose?: boolean };
+      const expose = err instanceof ActionError || err instanceof RangeError || e.expose === true || (e.status !== undefined && e.status < 500);
       if (!expose) this.#s.log.error({ err, session: this.session, action: action.action }, 'gateway action failed');
       this.#send({ type: 'error', ...(action.id !== undefined ? { id: action.id } : {}), action: action.action, error: expose ? e.message : 'internal error' });
     }
