@@ -42,6 +42,8 @@ export class DeliveryEngine implements Dispatcher {
   #backlog = false;
   #pumping = false;
   #sweeping = false;
+  /** Set while claims fail (store outage), so the failure is logged once, not every poll. */
+  #claimFailingSince: number | undefined;
   /**
    * Unfinished (pending + in-flight) deliveries for the maxPending bound: the
    * store's last count plus what this process added and finished since. Other
@@ -267,8 +269,16 @@ export class DeliveryEngine implements Dispatcher {
         for (const d of batch) this.#schedule(d);
         full = batch.length === room;
       } while ((this.#pumpAgain || full) && !this.#stopping.signal.aborted);
+      if (this.#claimFailingSince !== undefined) {
+        this.#rt.log.info({ module: 'dispatcher', outageMs: Date.now() - this.#claimFailingSince }, 'claiming deliveries works again');
+        this.#claimFailingSince = undefined;
+      }
     } catch (err) {
-      this.#rt.log.error({ module: 'dispatcher', err }, 'claiming deliveries failed');
+      // Once per outage: the pump retries every poll interval, and a log line each time would bury everything else.
+      if (this.#claimFailingSince === undefined) {
+        this.#claimFailingSince = Date.now();
+        this.#rt.log.error({ module: 'dispatcher', err }, 'claiming deliveries failed; retrying every poll interval until the store answers');
+      }
     } finally {
       this.#pumping = false;
     }

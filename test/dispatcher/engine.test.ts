@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { request } from 'undici';
@@ -7,6 +8,10 @@ import { startTestHookah, type TestHookah } from '../helpers/hookah.ts';
 import { waitFor } from '../helpers/wait.ts';
 import type { DeliveryRecord } from '../../src/dispatcher/types.ts';
 import { checkDestination, createGuardedAgent } from '../../src/dispatcher/ssrf.ts';
+import { DeliveryEngine } from '../../src/dispatcher/engine.ts';
+import type { DeliveryStore } from '../../src/dispatcher/ports.ts';
+import { createLogger } from '../../src/log.ts';
+import { Metrics } from '../../src/metrics.ts';
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
 const SECRET = 'whsec_' + Buffer.from('0123456789abcdef0123456789abcdef').toString('base64');
@@ -293,6 +298,57 @@ describe('SSRF guard', () => {
       await blocked.close();
       await allowed.close();
       await sink.close();
+    }
+  });
+});
+
+describe('store outage', () => {
+  let h: TestHookah;
+  before(async () => {
+    h = await startTestHookah();
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  it('logs a failing claim once per outage, and its end, not once per poll', async () => {
+    const lines: { msg: string }[] = [];
+    const log = createLogger(
+      'info',
+      new Writable({
+        write(chunk, _enc, done) {
+          for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line) as { msg: string });
+          done();
+        },
+      }),
+    );
+    // The real store, except that its first claims fail as during an outage.
+    let failures = 5;
+    const real = h.runtime.stores.deliveries;
+    const flaky = new Proxy(real, {
+      get(target, key) {
+        if (key === 'claimDue') {
+          return async (...args: Parameters<DeliveryStore['claimDue']>) => {
+            if (failures > 0) {
+              failures--;
+              throw new Error('store unreachable');
+            }
+            return target.claimDue(...args);
+          };
+        }
+        const value = Reflect.get(target, key) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    // Its own metrics registry: the server's engine has registered the same names.
+    const engine = new DeliveryEngine({ ...h.runtime, log, metrics: new Metrics() }, flaky);
+    engine.start();
+    try {
+      await waitFor(() => lines.some((l) => l.msg === 'claiming deliveries works again'), 'claims to work again');
+      assert.equal(failures, 0, 'every failing claim was retried on the poll interval');
+      assert.equal(lines.filter((l) => l.msg.startsWith('claiming deliveries failed')).length, 1);
+    } finally {
+      await engine.stop(1000);
     }
   });
 });
