@@ -1,4 +1,4 @@
-import type { AttemptRecord, DeliveryKind, DeliveryRecord, DeliveryStatus, DispatcherStats } from './types.ts';
+import type { AttemptRecord, DeliveryKind, DeliveryRecord, DeliveryStatus, DeliverySummary, DispatcherStats } from './types.ts';
 
 /** What the engine needs to attempt a delivery; the record plus the payload. */
 export interface PendingDelivery {
@@ -46,7 +46,8 @@ export interface DeliveryStore {
   /** Called at start-up: makes deliveries left in flight by a dead process claimable now. */
   recoverInFlight(now: number): Promise<number>;
   get(id: string): Promise<DeliveryRecord | undefined>;
-  list(filter: { status?: DeliveryStatus; kind?: DeliveryKind; limit: number; beforeId?: string }): Promise<DeliveryRecord[]>;
+  /** Newest first; summaries only, so a listing never reads attempts or bodies. */
+  list(filter: { status?: DeliveryStatus; kind?: DeliveryKind; limit: number; beforeId?: string }): Promise<DeliverySummary[]>;
   retryNow(id: string, now: number): Promise<'ok' | 'not_found' | 'delivered'>;
   nextDueAt(): Promise<number | undefined>;
   stats(): Promise<DispatcherStats>;

@@ -59,7 +59,8 @@ export interface AttemptRecord {
   responseExcerpt?: string;
 }
 
-export interface DeliveryRecord {
+/** A delivery as listings show it: its state without the attempts. */
+export interface DeliverySummary {
   id: string;
   kind: DeliveryKind;
   url: string;
@@ -78,6 +79,9 @@ export interface DeliveryRecord {
   ref?: string;
   topic?: string;
   eventId?: string;
+}
+
+export interface DeliveryRecord extends DeliverySummary {
   attempts: AttemptRecord[];
 }
 
@@ -107,7 +111,7 @@ export interface Dispatcher {
   assertRoom(): void;
   enqueue(request: DeliveryRequest): Promise<{ id: string; duplicate: boolean }>;
   get(id: string): Promise<DeliveryRecord | undefined>;
-  list(filter: { status?: DeliveryStatus; kind?: DeliveryKind; limit: number; beforeId?: string }): Promise<DeliveryRecord[]>;
+  list(filter: { status?: DeliveryStatus; kind?: DeliveryKind; limit: number; beforeId?: string }): Promise<DeliverySummary[]>;
   /** Puts a failed or waiting message back to be attempted now. False when unknown or already delivered. */
   retryNow(id: string): Promise<boolean>;
   onOutcome(listener: (outcome: DeliveryOutcome) => void): () => void;

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import type { AttemptRecord, DeliveryKind, DeliveryRecord, DeliveryStatus } from '../dispatcher/types.ts';
+import type { AttemptRecord, DeliveryKind, DeliveryRecord, DeliveryStatus, DeliverySummary } from '../dispatcher/types.ts';
 import { HttpError, badRequest } from '../http/errors.ts';
 import { limitParam } from '../http/query.ts';
 import type { Runtime } from '../runtime.ts';
@@ -31,7 +31,7 @@ function attemptJson(a: AttemptRecord) {
 }
 
 /** The list omits attempts (up to 100 per message, each with a response excerpt) to stay small. */
-function summaryJson(r: DeliveryRecord) {
+function summaryJson(r: DeliverySummary) {
   return {
     id: r.id,
     kind: r.kind,

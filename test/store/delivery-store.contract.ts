@@ -259,6 +259,8 @@ export function deliveryStoreContract(factory: DeliveryStoreFactory): void {
         assert.deepEqual(all.map((r) => r.id), [...ids].reverse());
         const page1 = await store.list({ limit: 2 });
         const page2 = await store.list({ limit: 2, beforeId: page1[1]!.id });
+        assert.ok(page1.every((r) => !('attempts' in r) && !('body' in r)), 'listings are summaries');
+        assert.equal(page1[0]!.url, 'http://127.0.0.1:9/hook');
         assert.deepEqual([...page1, ...page2].map((r) => r.id), [ids[5], ids[4], ids[3], ids[2]]);
         assert.deepEqual((await store.list({ kind: 'websub', limit: 100 })).map((r) => r.id), [ids[5], ids[3], ids[1]]);
         assert.deepEqual((await store.list({ kind: 'websub', limit: 2, beforeId: ids[5] })).map((r) => r.id), [ids[3], ids[1]]);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { newMessageId } from '../../dispatcher/message-id.ts';
 import type { AttemptResult, DeliveryStore, NewDelivery, PendingDelivery } from '../../dispatcher/ports.ts';
-import type { AttemptRecord, DeliveryKind, DeliveryRecord, DeliveryStatus, DispatcherStats } from '../../dispatcher/types.ts';
+import type { AttemptRecord, DeliveryKind, DeliveryRecord, DeliveryStatus, DeliverySummary, DispatcherStats } from '../../dispatcher/types.ts';
 import { guard, LuaScript, type RedisClient } from './connection.ts';
 import type { RedisKeys } from './keys.ts';
 
@@ -268,7 +268,22 @@ function toPending(h: Hash): PendingDelivery {
   };
 }
 
+/** The hash fields a summary reads: never the body or headers. */
+const SUMMARY_FIELDS = [
+  'id', 'kind', 'url', 'method', 'status', 'created_at', 'attempt_count', 'max_attempts', 'timeout_ms',
+  'next_attempt_at', 'delivered_at', 'last_error', 'errback', 'callback', 'ref', 'topic', 'event_id',
+];
+
 function toRecord(h: Hash, attempts: Record<string, string>): DeliveryRecord {
+  return {
+    ...toSummary(h),
+    attempts: Object.values(attempts)
+      .map((json) => JSON.parse(json) as AttemptRecord)
+      .sort((a, b) => a.n - b.n),
+  };
+}
+
+function toSummary(h: Hash): DeliverySummary {
   return {
     id: str(h, 'id')!,
     kind: str(h, 'kind') as DeliveryKind,
@@ -287,9 +302,6 @@ function toRecord(h: Hash, attempts: Record<string, string>): DeliveryRecord {
     ref: str(h, 'ref'),
     topic: str(h, 'topic'),
     eventId: str(h, 'event_id'),
-    attempts: Object.values(attempts)
-      .map((json) => JSON.parse(json) as AttemptRecord)
-      .sort((a, b) => a.n - b.n),
   };
 }
 
@@ -390,7 +402,23 @@ export class RedisDeliveryStore implements DeliveryStore {
     return out;
   }
 
-  async list(filter: { status?: DeliveryStatus; kind?: DeliveryKind; limit: number; beforeId?: string }): Promise<DeliveryRecord[]> {
+  /** Summaries of `ids` in one round trip, skipping unknown ones. */
+  async #summaries(ids: string[]): Promise<DeliverySummary[]> {
+    if (ids.length === 0) return [];
+    const pipe = this.#redis.pipeline();
+    for (const id of ids) pipe.hmgetBuffer(this.#keys.delivery(id), ...SUMMARY_FIELDS);
+    const replies = (await guard(pipe.exec())) ?? [];
+    const out: DeliverySummary[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const values = (replies[i]?.[1] ?? []) as (Buffer | null)[];
+      const h: Hash = new Map();
+      SUMMARY_FIELDS.forEach((f, j) => values[j] && h.set(f, values[j]));
+      if (h.has('id')) out.push(toSummary(h));
+    }
+    return out;
+  }
+
+  async list(filter: { status?: DeliveryStatus; kind?: DeliveryKind; limit: number; beforeId?: string }): Promise<DeliverySummary[]> {
     const index = filter.status ? this.#keys.byStatus(filter.status) : this.#keys.deliveriesAll;
     let max = '+inf';
     if (filter.beforeId !== undefined) {
@@ -398,7 +426,7 @@ export class RedisDeliveryStore implements DeliveryStore {
       if (seq === null) return [];
       max = `(${seq}`;
     }
-    const out: DeliveryRecord[] = [];
+    const out: DeliverySummary[] = [];
     const page = Math.max(filter.limit, 50);
     while (out.length < filter.limit) {
       const ids = await guard(this.#redis.zrevrangebyscore(index, max, '-inf', 'WITHSCORES', 'LIMIT', 0, page));
@@ -413,7 +441,7 @@ export class RedisDeliveryStore implements DeliveryStore {
         const kinds = (await guard(pipe.exec())) ?? [];
         wanted = batch.filter((_, i) => kinds[i]?.[1] === filter.kind);
       }
-      for (const record of await this.#getMany(wanted.slice(0, filter.limit - out.length))) out.push(record);
+      for (const summary of await this.#summaries(wanted.slice(0, filter.limit - out.length))) out.push(summary);
       if (batch.length < page) break;
     }
     return out;

@@ -1,6 +1,6 @@
 import { newMessageId } from '../../dispatcher/message-id.ts';
 import type { AttemptResult, DeliveryStore, NewDelivery, PendingDelivery } from '../../dispatcher/ports.ts';
-import type { AttemptRecord, DeliveryKind, DeliveryRecord, DeliveryStatus, DispatcherStats } from '../../dispatcher/types.ts';
+import type { AttemptRecord, DeliveryKind, DeliveryRecord, DeliveryStatus, DeliverySummary, DispatcherStats } from '../../dispatcher/types.ts';
 import { GroupCommit } from './group-commit.ts';
 import type { SqliteDb } from './open.ts';
 
@@ -292,17 +292,18 @@ export class SqliteDeliveryStore implements DeliveryStore {
     return row ? this.#toRecord(row) : undefined;
   }
 
-  async list(filter: { status?: DeliveryStatus; kind?: DeliveryKind; limit: number; beforeId?: string }): Promise<DeliveryRecord[]> {
+  async list(filter: { status?: DeliveryStatus; kind?: DeliveryKind; limit: number; beforeId?: string }): Promise<DeliverySummary[]> {
     const where: string[] = [];
     const args: unknown[] = [];
     if (filter.status) (where.push('status = ?'), args.push(filter.status));
     if (filter.kind) (where.push('kind = ?'), args.push(filter.kind));
     if (filter.beforeId) (where.push('seq < (SELECT seq FROM deliveries WHERE id = ?)'), args.push(filter.beforeId));
-    const sql = `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
+    // Named columns: a listing has no use for bodies (up to server.maxBodyBytes each) or headers.
+    const sql = `SELECT ${SUMMARY_COLUMNS} FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
     return this.#db
       .prepare<unknown[], Row>(sql)
       .all(...args, filter.limit)
-      .map((r) => this.#toRecord(r));
+      .map(toSummary);
   }
 
   async retryNow(id: string, now: number): Promise<'ok' | 'not_found' | 'delivered'> {
@@ -359,25 +360,31 @@ export class SqliteDeliveryStore implements DeliveryStore {
           responseExcerpt: opt(a.response_excerpt),
         }),
       );
-    return {
-      id: r.id,
-      kind: r.kind,
-      url: r.url,
-      method: r.method,
-      status: r.status,
-      createdAt: r.created_at,
-      attemptCount: r.attempt_count,
-      maxAttempts: r.max_attempts,
-      timeoutMs: r.timeout_ms,
-      nextAttemptAt: opt(r.next_attempt_at),
-      deliveredAt: opt(r.delivered_at),
-      lastError: opt(r.last_error),
-      errback: opt(r.errback),
-      callback: opt(r.callback),
-      ref: opt(r.ref),
-      topic: opt(r.topic),
-      eventId: opt(r.event_id),
-      attempts,
-    };
+    return { ...toSummary(r), attempts };
   }
+}
+
+const SUMMARY_COLUMNS =
+  'id, kind, url, method, status, created_at, attempt_count, max_attempts, timeout_ms, next_attempt_at, delivered_at, last_error, errback, callback, ref, topic, event_id';
+
+function toSummary(r: Omit<Row, 'seq' | 'headers' | 'body' | 'sign' | 'lease_until'>): DeliverySummary {
+  return {
+    id: r.id,
+    kind: r.kind,
+    url: r.url,
+    method: r.method,
+    status: r.status,
+    createdAt: r.created_at,
+    attemptCount: r.attempt_count,
+    maxAttempts: r.max_attempts,
+    timeoutMs: r.timeout_ms,
+    nextAttemptAt: opt(r.next_attempt_at),
+    deliveredAt: opt(r.delivered_at),
+    lastError: opt(r.last_error),
+    errback: opt(r.errback),
+    callback: opt(r.callback),
+    ref: opt(r.ref),
+    topic: opt(r.topic),
+    eventId: opt(r.event_id),
+  };
 }
