@@ -179,7 +179,7 @@ try {
   };
   const paths = [
     { name: 'raw undici → sink', send: post(`${sinkUrl}/raw`) },
-    { name: 'bare relay → sink', send: post(`${relayUrl}/`) },
+    { name: 'bare relay → sink', send: post(`${relayUrl}/`), relay: true },
     { name: 'hookah /dispatch → sink', send: post(dispatchUrl), hookah: true },
   ];
   async function measure(path: (typeof paths)[number], size: number, name: string): Promise<Result> {
@@ -199,13 +199,20 @@ try {
   const ratios: number[] = [];
   const relayRatios: number[] = [];
   const cpu = { user: 0, system: 0, main: 0, measured: true };
+  const relayCpu = { total: 0, measured: relay.pid !== undefined };
   for (let round = 1; round <= ROUNDS; round++) {
     const suffix = ROUNDS > 1 ? ` #${round}` : '';
     const results: Result[] = [];
     for (const path of paths) {
       const cpuBefore = path.hookah ? hookahCpuMs() : undefined;
       const mainBefore = path.hookah ? mainThreadCpuMs() : undefined;
+      const relayBefore = path.relay && relay.pid !== undefined ? processCpuMs(relay.pid) : undefined;
       results.push(await measure(path, N, `${path.name}${suffix}`));
+      if (path.relay) {
+        const relayAfter = relay.pid !== undefined ? processCpuMs(relay.pid) : undefined;
+        if (relayBefore && relayAfter) relayCpu.total += relayAfter.user + relayAfter.system - relayBefore.user - relayBefore.system;
+        else relayCpu.measured = false;
+      }
       if (!path.hookah) continue;
       const cpuAfter = hookahCpuMs();
       const mainAfter = mainThreadCpuMs();
@@ -252,6 +259,7 @@ try {
     const per = (ms: number) => ((ms * 1000) / (N * ROUNDS)).toFixed(0);
     console.log(`hookah process CPU per message: ${per(cpu.user + cpu.system)} µs (user ${per(cpu.user)} µs, system ${per(cpu.system)} µs)`);
     console.log(`  of which the main thread: ${per(cpu.main)} µs`);
+    if (relayCpu.measured) console.log(`bare relay process CPU per message: ${per(relayCpu.total)} µs (the floor for two HTTP hops in node)`);
   }
   console.log('latency = sink arrival - request sent; requests/s = how fast the client got its answers (202 for hookah)\n');
 } catch (err) {
