@@ -4,7 +4,7 @@
  * against a bare relay (bench/lib/relay.ts: the same two hops, nothing stored).
  *
  *   node --import tsx bench/dispatch.ts [--messages 5000] [--concurrency 50]
- *        [--durability normal|full] [--rounds 3] [--warmup 2000] [--in-process] [--cpu-prof-dir DIR]
+ *        [--durability normal|full] [--rounds 5] [--warmup 2000] [--in-process] [--cpu-prof-dir DIR]
  *        [--node-args="--max-semi-space-size=32 …"]
  *
  * Hookah runs as its own process (the real CLI, SQLite file in a temp dir) so
@@ -36,7 +36,7 @@ const { values: flags } = parseArgs({
     'in-process': { type: 'boolean', default: false },
     'cpu-prof-dir': { type: 'string' },
     'node-args': { type: 'string' },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '2000' },
   },
 });
