@@ -6,6 +6,16 @@ import type { SqliteDb } from './open.ts';
 const INTERVAL_MS = 200;
 /** SQLite's own default, restored on the main connection if the thread fails. */
 const AUTOCHECKPOINT_PAGES = 1000;
+/**
+ * The main connection's own threshold while the thread runs. A passive
+ * checkpoint never completes while commits keep arriving, and the log only
+ * starts again from its beginning after a complete one, so under steady load
+ * the main connection must still finish the job now and then; by then the
+ * thread has copied nearly everything, so little is left to do inline.
+ */
+const SAFETY_AUTOCHECKPOINT_PAGES = 4000;
+/** After a spike the log file is cut back to this size when it starts over. */
+const JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 
 /**
  * The checkpoint thread: its own connection to the same file, running
@@ -47,12 +57,13 @@ export interface Checkpointer {
 }
 
 /**
- * Moves WAL checkpoints off the event loop. SQLite otherwise runs them inside
- * whichever commit crosses the threshold, and a checkpoint copies pages and
- * (with synchronous=NORMAL) waits for fsync: under load that stalls every
- * request for milliseconds. Here the main connection never checkpoints while
- * the thread runs; if the thread dies, the main connection takes the job back
- * so the log cannot grow without bound.
+ * Moves most WAL checkpoint work off the event loop. SQLite otherwise runs a
+ * checkpoint inside whichever commit crosses 1,000 log pages, and a
+ * checkpoint copies pages and (with synchronous=NORMAL) waits for fsync:
+ * under load that stalls every request for milliseconds. Here the thread
+ * copies pages as they come and the main connection only completes a
+ * checkpoint every SAFETY_AUTOCHECKPOINT_PAGES, which bounds the log; if the
+ * thread dies, the main connection goes back to SQLite's default.
  */
 export function startCheckpointer(db: SqliteDb, path: string, onError: (err: Error) => void): Checkpointer {
   const synchronous = String(db.pragma('synchronous', { simple: true }));
@@ -63,7 +74,8 @@ export function startCheckpointer(db: SqliteDb, path: string, onError: (err: Err
     execArgv: [],
   });
   worker.unref();
-  db.pragma('wal_autocheckpoint = 0');
+  db.pragma(`wal_autocheckpoint = ${SAFETY_AUTOCHECKPOINT_PAGES}`);
+  db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT_BYTES}`);
   let stopping = false;
   const takeBack = (err: Error) => {
     if (stopping) return;
