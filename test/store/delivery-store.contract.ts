@@ -291,7 +291,7 @@ export function deliveryStoreContract(factory: DeliveryStoreFactory): void {
       withStore(async (store) => {
         const now = Date.now();
         const make = async (outcome: 'delivered' | 'failed' | 'pending' | 'in_flight') => {
-          // The pending one waits an hour, so later claims never pick it.
+          // Pending ones wait an hour, so later claims never pick them.
           const { id } = await store.insert(delivery({ nextAttemptAt: outcome === 'pending' ? now + 3_600_000 : now }));
           if (outcome === 'pending') return id;
           const [claimed] = await store.claimDue(now, 1, now + 60_000);
@@ -300,27 +300,53 @@ export function deliveryStoreContract(factory: DeliveryStoreFactory): void {
           if (outcome === 'failed') await store.finishAttempt(id, attempt(1, { status: 500 }), { status: 'failed', error: 'gave up' });
           return id;
         };
-        const delivered1 = await make('delivered');
-        const pending = await make('pending');
+        // Unfinished ones first: more of them than a purge batch must not stall it.
+        const waiting = [];
+        for (let i = 0; i < 12; i++) waiting.push(await make('pending'));
         const failed = await make('failed');
+        const delivered1 = await make('delivered');
         const inFlight = await make('in_flight');
         const delivered2 = await make('delivered');
         // A cutoff strictly after every acceptance so far, and one delivery accepted after it.
-        const created = Math.max(...(await Promise.all([delivered1, pending, failed, inFlight, delivered2].map(async (id) => (await store.get(id))!.createdAt))));
-        const cutoff = await waitFor(() => (Date.now() > created ? created + 1 : undefined), 'the clock to move past the last acceptance');
-        await waitFor(() => Date.now() >= cutoff, 'the clock to reach the cutoff');
+        const created = Math.max(...(await Promise.all([...waiting, failed, delivered1, inFlight, delivered2].map(async (id) => (await store.get(id))!.createdAt))));
+        await waitFor(() => Date.now() > created, 'the clock to move past the last acceptance');
+        const cutoff = Date.now();
+        await waitFor(() => Date.now() > cutoff, 'the clock to move past the cutoff');
         const young = await make('delivered');
-        assert.deepEqual(await store.countUnfinished(), 2);
+        assert.equal(await store.countUnfinished(), 13);
 
         assert.equal(await store.purgeFinished(cutoff, 1), 1, 'the limit holds');
-        assert.equal(await store.get(delivered1), undefined, 'the oldest finished delivery goes first');
-        assert.equal(await store.purgeFinished(cutoff, 100), 2);
-        for (const id of [failed, delivered2]) assert.equal(await store.get(id), undefined, 'gone with its attempts');
-        for (const id of [pending, inFlight, young]) assert.ok(await store.get(id), 'unfinished and young deliveries stay');
+        assert.equal(await store.get(failed), undefined, 'the oldest finished delivery goes first, whatever its status');
+        assert.ok(await store.get(delivered1));
+        assert.equal(await store.purgeFinished(cutoff, 2), 2);
+        for (const id of [delivered1, delivered2]) assert.equal(await store.get(id), undefined, 'gone with its attempts');
+        for (const id of [...waiting, inFlight, young]) assert.ok(await store.get(id), 'unfinished and young deliveries stay');
         assert.equal(await store.purgeFinished(cutoff, 100), 0);
-        assert.deepEqual((await store.list({ limit: 10 })).map((r) => r.id), [young, inFlight, pending]);
-        assert.deepEqual(await store.stats(), { pending: 1, inFlight: 1, delivered: 1, failed: 0 });
-        assert.deepEqual(await store.countUnfinished(), 2);
+        assert.deepEqual((await store.list({ limit: 3 })).map((r) => r.id), [young, inFlight, waiting[11]]);
+        assert.deepEqual(await store.stats(), { pending: 12, inFlight: 1, delivered: 1, failed: 0 });
+        assert.equal(await store.countUnfinished(), 13);
+      }));
+
+    it('countUnfinished follows inserts, final outcomes and retries of failed deliveries', () =>
+      withStore(async (store) => {
+        const now = Date.now();
+        assert.equal(await store.countUnfinished(), 0);
+        const a = await store.insert(delivery());
+        const b = await store.insert(delivery());
+        assert.equal(await store.countUnfinished(), 2);
+        await store.claimDue(now, 2, now + 60_000);
+        await store.finishAttempt(a.id, attempt(1, { status: 200 }), { status: 'delivered', at: now });
+        await store.finishAttempt(b.id, attempt(1, { status: 500 }), { status: 'pending', nextAttemptAt: now, error: '500' });
+        assert.equal(await store.countUnfinished(), 1);
+        await store.claimDue(now, 1, now + 60_000);
+        await store.finishAttempt(b.id, attempt(2, { status: 500 }), { status: 'failed', error: 'gave up' });
+        assert.equal(await store.countUnfinished(), 0);
+        assert.equal(await store.retryNow(b.id, now), 'ok');
+        assert.equal(await store.countUnfinished(), 1);
+        const again = await store.insert(delivery(), { key: 'same', ttlMs: 60_000 });
+        await store.insert(delivery(), { key: 'same', ttlMs: 60_000 });
+        assert.equal(await store.countUnfinished(), 2, 'a duplicate adds nothing');
+        assert.ok(again.id);
       }));
 
     it('purgeExpiredKeys answers a count', () =>

@@ -207,24 +207,31 @@ return 'ok'
 `);
 
 /**
- * ARGV: prefix, created before, limit. Each finished status set is ordered by
- * creation sequence, so the walk stops at the first delivery young enough to keep.
+ * ARGV: prefix, created before, limit. The two finished status sets are
+ * ordered by creation sequence; walking them merged, oldest first, the first
+ * delivery young enough to keep ends the walk.
  */
 const PURGE = new LuaScript(`${LIB}
 local before = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
-local removed = 0
-for _, status in ipairs({'delivered', 'failed'}) do
-  if removed >= limit then break end
-  local set = P .. 'ds:' .. status
-  for _, id in ipairs(redis.call('ZRANGE', set, 0, limit - removed - 1)) do
-    local created = tonumber(redis.call('HGET', P .. 'd:' .. id, 'created_at'))
-    if created and created >= before then break end
-    redis.call('DEL', P .. 'd:' .. id, P .. 'da:' .. id)
-    redis.call('ZREM', set, id)
-    redis.call('ZREM', P .. 'dall', id)
-    removed = removed + 1
+local delivered = redis.call('ZRANGE', P .. 'ds:delivered', 0, limit - 1, 'WITHSCORES')
+local failed = redis.call('ZRANGE', P .. 'ds:failed', 0, limit - 1, 'WITHSCORES')
+local i, j, removed = 1, 1, 0
+while removed < limit do
+  local id, status
+  if i <= #delivered and (j > #failed or tonumber(delivered[i + 1]) <= tonumber(failed[j + 1])) then
+    id, status, i = delivered[i], 'delivered', i + 2
+  elseif j <= #failed then
+    id, status, j = failed[j], 'failed', j + 2
+  else
+    break
   end
+  local created = tonumber(redis.call('HGET', P .. 'd:' .. id, 'created_at'))
+  if created and created >= before then break end
+  redis.call('DEL', P .. 'd:' .. id, P .. 'da:' .. id)
+  redis.call('ZREM', P .. 'ds:' .. status, id)
+  redis.call('ZREM', P .. 'dall', id)
+  removed = removed + 1
 end
 return removed
 `);

@@ -41,7 +41,7 @@ interface AttemptRow {
 type Write =
   | { op: 'insert'; d: NewDelivery; key: { key: string; ttlMs: number } | undefined }
   | { op: 'finish'; id: string; attempt: AttemptRecord; result: AttemptResult };
-type Inserted = { id: string; duplicate: boolean; createdAt: number };
+type Inserted = { id: string; duplicate: boolean; createdAt: number; /** Rowid of a new row. */ seq?: number };
 
 const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
 
@@ -85,9 +85,16 @@ export class SqliteDeliveryStore implements DeliveryStore {
   readonly #purgeTx;
   readonly #countUnfinished;
   /**
+   * Pending plus in-flight rows, counted once and then kept by this store's
+   * own committed writes (one process owns the file), so the maxPending check
+   * never scans the index on the request path.
+   */
+  #unfinished: number | undefined;
+  /**
    * Row keys of the deliveries this process holds leases on, so finishing one
    * updates by rowid instead of looking the text id up in its index twice.
-   * Bounded by the dispatcher's claim capacity.
+   * Changed only after a commit; an entry leaves when its attempt is recorded
+   * or its lease is given back (a crashed attempt may leave one behind).
    */
   readonly #claimedSeq = new Map<string, number>();
   readonly #nextDue;
@@ -181,8 +188,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
         d.eventId ?? null,
       );
       if (key) this.#insertKey.run(key.key, id, now + key.ttlMs);
-      if (d.leaseUntil !== undefined) this.#claimedSeq.set(id, Number(lastInsertRowid));
-      return { id, duplicate: false, createdAt: now };
+      return { id, duplicate: false, createdAt: now, seq: Number(lastInsertRowid) };
     };
     // One transaction wrapper for every batch, rather than one built per flush.
     const transaction = db.transaction((fn: () => void) => fn());
@@ -198,7 +204,6 @@ export class SqliteDeliveryStore implements DeliveryStore {
     );
     const finishOne = (id: string, attempt: AttemptRecord, result: AttemptResult) => {
       const seq = this.#claimedSeq.get(id) ?? this.#seqById.get(id)?.seq;
-      this.#claimedSeq.delete(id);
       if (seq === undefined) return; // deleted meanwhile: nothing left to record against
       this.#insertAttempt.run(
         seq,
@@ -226,31 +231,40 @@ export class SqliteDeliveryStore implements DeliveryStore {
     );
     // Counted on the (status, next_attempt_at) index: cost grows with the waiting work, not the history.
     this.#countUnfinished = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM deliveries WHERE status IN ('pending', 'in_flight')`);
-    const oldest = db.prepare<[number, number], { seq: number; status: DeliveryStatus; created_at: number }>(
-      `SELECT seq, status, created_at FROM deliveries WHERE seq > ? ORDER BY seq LIMIT ?`,
+    const firstRow = db.prepare<[], { seq: number }>(`SELECT seq FROM deliveries ORDER BY seq LIMIT 1`);
+    const lastRow = db.prepare<[], { seq: number }>(`SELECT seq FROM deliveries ORDER BY seq DESC LIMIT 1`);
+    const rowFrom = db.prepare<[number], { seq: number; created_at: number }>(`SELECT seq, created_at FROM deliveries WHERE seq >= ? ORDER BY seq LIMIT 1`);
+    // Finished rows have no next attempt, so (status, NULL, rowid) in the due index lists them in acceptance order.
+    const finishedBelow = db.prepare<[DeliveryStatus, number, number], { seq: number }>(
+      `SELECT seq FROM deliveries WHERE status = ? AND next_attempt_at IS NULL AND seq < ? ORDER BY seq LIMIT ?`,
     );
     const remove = db.prepare(`DELETE FROM deliveries WHERE seq = ?`); // attempts go with it (ON DELETE CASCADE)
-    this.#purgeTx = db.transaction((createdBefore: number, limit: number): number => {
-      // Walk rowid (= acceptance) order from the oldest and stop at the first
-      // row young enough to keep: no index on finish time is needed, and the
-      // few old rows still being retried are stepped over, within a bound.
-      let removed = 0;
-      let after = 0;
-      let scanned = 0;
-      while (removed < limit && scanned < limit * 4) {
-        const rows = oldest.all(after, 256);
-        if (rows.length === 0) break;
-        for (const r of rows) {
-          if (r.created_at >= createdBefore) return removed;
-          after = r.seq;
-          scanned++;
-          if (r.status === 'delivered' || r.status === 'failed') {
-            remove.run(r.seq);
-            if (++removed >= limit) break;
-          }
-        }
+    /** The first rowid accepted at or after `at`: rowids and acceptance times rise together, so a binary search costs O(log n) seeks. */
+    const firstSeqFrom = (at: number): number => {
+      const first = firstRow.get();
+      const last = lastRow.get();
+      if (!first || !last) return 0;
+      let lo = first.seq;
+      let hi = last.seq;
+      let found = last.seq + 1;
+      while (lo <= hi) {
+        const mid = lo + Math.floor((hi - lo) / 2);
+        const row = rowFrom.get(mid)!; // some row at or after mid exists: the last one
+        if (row.created_at >= at) {
+          found = row.seq;
+          hi = mid - 1;
+        } else lo = row.seq + 1;
       }
-      return removed;
+      return found;
+    };
+    this.#purgeTx = db.transaction((createdBefore: number, limit: number): number => {
+      const below = firstSeqFrom(createdBefore);
+      const seqs = [...finishedBelow.all('delivered', below, limit), ...finishedBelow.all('failed', below, limit)]
+        .map((r) => r.seq)
+        .sort((a, b) => a - b)
+        .slice(0, limit);
+      for (const seq of seqs) remove.run(seq);
+      return seqs.length;
     });
     const lease = db.prepare(`UPDATE deliveries SET status = 'in_flight', lease_until = ? WHERE seq = ?`);
     this.#claimTx = db.transaction((now: number, limit: number, leaseUntil: number) => {
@@ -262,7 +276,12 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   async insert(delivery: NewDelivery, idempotency?: { key: string; ttlMs: number }) {
-    return this.#writes.submit({ op: 'insert', d: delivery, key: idempotency }) as Promise<Inserted>;
+    const { id, duplicate, createdAt, seq } = (await this.#writes.submit({ op: 'insert', d: delivery, key: idempotency })) as Inserted;
+    if (!duplicate) {
+      if (this.#unfinished !== undefined) this.#unfinished++;
+      if (delivery.leaseUntil !== undefined && seq !== undefined) this.#claimedSeq.set(id, seq);
+    }
+    return { id, duplicate, createdAt };
   }
 
   async claimDue(now: number, limit: number, leaseUntil: number): Promise<PendingDelivery[]> {
@@ -273,6 +292,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
 
   async finishAttempt(id: string, attempt: AttemptRecord, result: AttemptResult): Promise<void> {
     await this.#writes.submit({ op: 'finish', id, attempt, result });
+    this.#claimedSeq.delete(id);
+    if (result.status !== 'pending' && this.#unfinished !== undefined) this.#unfinished--;
   }
 
   async release(ids: string[]): Promise<void> {
@@ -318,6 +339,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
          WHERE id = ?`,
       )
       .run(now, id);
+    if (row.status === 'failed' && this.#unfinished !== undefined) this.#unfinished++;
     return 'ok';
   }
 
@@ -340,7 +362,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   async countUnfinished(): Promise<number> {
-    return this.#countUnfinished.get()!.n;
+    this.#unfinished ??= this.#countUnfinished.get()!.n;
+    return this.#unfinished;
   }
 
   async purgeFinished(createdBefore: number, limit: number): Promise<number> {
