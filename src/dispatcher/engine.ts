@@ -89,7 +89,6 @@ export class DeliveryEngine implements Dispatcher {
 
   async enqueue(req: DeliveryRequest): Promise<{ id: string; duplicate: boolean }> {
     const cfg = this.#rt.config.dispatcher;
-    if (req.kind === 'dispatch' || req.kind === 'gateway') this.assertRoom();
     const url = new URL(req.url);
     const refused = checkDestination(url, cfg.allowNetworks);
     if (refused) throw new RangeError(refused);

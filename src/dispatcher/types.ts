@@ -103,10 +103,11 @@ export interface DispatcherStats {
 export interface Dispatcher {
   /**
    * Throws QueueFullError when `dispatcher.maxPending` deliveries are waiting.
-   * enqueue checks it itself for new work from clients (`dispatch`,
-   * `gateway`); an edge calls it first when it has other effects to hold back.
-   * WebSub fan-out, errbacks and callbacks follow from work already accepted
-   * and are never refused.
+   * Edges taking new work from clients (`/dispatch`, gateway dispatches) call
+   * it before they have any effect, so a refused request changed nothing;
+   * enqueue itself never refuses: WebSub fan-out, errbacks and callbacks
+   * follow from work already accepted. Concurrent requests may overshoot the
+   * bound by the few that pass the check together.
    */
   assertRoom(): void;
   enqueue(request: DeliveryRequest): Promise<{ id: string; duplicate: boolean }>;

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { DeliveryRequest } from '../dispatcher/types.ts';
+import { QueueFullError, type DeliveryRequest } from '../dispatcher/types.ts';
 import { readRawBody, keptHeaders } from '../http/body.ts';
 import { HttpError } from '../http/errors.ts';
 import type { Runtime } from '../runtime.ts';
@@ -14,9 +14,10 @@ import { USER_AGENT } from '../version.ts';
  */
 
 
-type Outcome = 'accepted' | 'duplicate' | 'rejected' | 'unauthorized' | 'too_large' | 'error';
+type Outcome = 'accepted' | 'duplicate' | 'rejected' | 'unauthorized' | 'too_large' | 'queue_full' | 'error';
 
 function outcomeOf(err: unknown): Outcome {
+  if (err instanceof QueueFullError) return 'queue_full';
   const status = err instanceof HttpError ? err.status : ((err as { status?: number }).status ?? 500);
   if (status === 401 || status === 403) return 'unauthorized';
   if (status === 413) return 'too_large';

@@ -27,7 +27,8 @@ export function catchErrors(log: Logger, render: (message: string, err: unknown)
     } catch (err) {
       const e = err as Error & { status?: number; statusCode?: number; expose?: boolean; headers?: Record<string, string> };
       const status = e instanceof HttpError ? e.status : (e.status ?? e.statusCode ?? 500);
-      if (status >= 500) log.error({ err: e, path: ctx.path }, 'request failed');
+      // A 5xx thrown on purpose with a message for the client (a full queue) is load, not a fault: no error log per request.
+      if (status >= 500 && e.expose !== true) log.error({ err: e, path: ctx.path }, 'request failed');
       ctx.status = status;
       for (const [k, v] of Object.entries(e.headers ?? {})) ctx.set(k, v);
       const exposed = e instanceof HttpError || (e.expose ?? status < 500);

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { startTestHookah, type TestHookah } from '../helpers/hookah.ts';
 import { startSink, type Sink } from '../helpers/sink.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { connectGateway } from '../gateway/helpers.ts';
 
 const enc = encodeURIComponent;
 
@@ -51,6 +52,22 @@ describe('dispatcher.maxPending', () => {
     }, 'room in the queue once a message was delivered');
     assert.equal(again.body.duplicate, false);
   });
+
+  test('a gateway dispatch beyond the bound gets an error frame saying why, and nothing is queued', async () => {
+    // Fill up again (the previous test may have left room).
+    await waitFor(async () => (await post(h, `?_url=${enc(`${sink.url}/fill`)}`)).status === 503, 'the queue to be full');
+    const before = (await h.runtime.dispatcher.stats()).pending;
+    const client = await connectGateway(`${h.url.replace('http', 'ws')}/gateway`);
+    try {
+      await client.next('the session message', (m) => m.type === 'session');
+      client.send({ action: 'dispatch', id: 'full-1', url: `${sink.url}/gw`, data: { n: 1 } });
+      const error = await client.next('the refusal', (m) => m.type === 'error' && m.id === 'full-1');
+      assert.match(String(error.error), /delivery queue is full/);
+      assert.equal((await h.runtime.dispatcher.stats()).pending, before);
+    } finally {
+      await client.close();
+    }
+  });
 });
 
 describe('dispatcher.retention', () => {
@@ -62,7 +79,7 @@ describe('dispatcher.retention', () => {
       res.end();
     });
     // After one failed attempt the next waits ten minutes: that message stays pending throughout.
-    h = await startTestHookah({ dispatcher: { retention: '2s', sweepInterval: '50ms', retrySchedule: [0, '10m'] } });
+    h = await startTestHookah({ dispatcher: { retention: '5s', sweepInterval: '50ms', retrySchedule: [0, '10m'] } });
   });
   after(async () => {
     await h?.close();
@@ -80,7 +97,7 @@ describe('dispatcher.retention', () => {
       return r?.status === 'pending' && r.attemptCount === 1;
     }, 'the failing message to wait for its next attempt');
 
-    await waitFor(async () => (await status(done.body.id)) === 404, 'the delivered message to be deleted after retention', 10_000);
+    await waitFor(async () => (await status(done.body.id)) === 404, 'the delivered message to be deleted after retention', 15_000);
     assert.equal(await status(waiting.body.id), 200, 'a pending message is never deleted');
     const metrics = await (await fetch(`${h.url}/metrics`)).text();
     assert.match(metrics, /^hookah_deliveries_purged_total [1-9]/m);

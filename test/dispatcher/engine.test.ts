@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
@@ -12,6 +13,8 @@ import { DeliveryEngine } from '../../src/dispatcher/engine.ts';
 import type { DeliveryStore } from '../../src/dispatcher/ports.ts';
 import { createLogger } from '../../src/log.ts';
 import { Metrics } from '../../src/metrics.ts';
+import { SqliteDeliveryStore } from '../../src/store/sqlite/delivery-store.ts';
+import { openSqlite } from '../../src/store/sqlite/open.ts';
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
 const SECRET = 'whsec_' + Buffer.from('0123456789abcdef0123456789abcdef').toString('base64');
@@ -322,9 +325,11 @@ describe('store outage', () => {
         },
       }),
     );
-    // The real store, except that its first claims fail as during an outage.
+    // A store of its own (not the server's, whose in-flight work this engine's start-up would take back),
+    // real except that its first claims fail as during an outage.
     let failures = 5;
-    const real = h.runtime.stores.deliveries;
+    const db = openSqlite(join(h.dir, 'outage.db'));
+    const real = new SqliteDeliveryStore(db);
     const flaky = new Proxy(real, {
       get(target, key) {
         if (key === 'claimDue') {
@@ -349,6 +354,7 @@ describe('store outage', () => {
       assert.equal(lines.filter((l) => l.msg.startsWith('claiming deliveries failed')).length, 1);
     } finally {
       await engine.stop(1000);
+      db.close();
     }
   });
 });

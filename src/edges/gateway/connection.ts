@@ -244,6 +244,7 @@ export class GatewayConnection {
     headers[CALLBACK_HEADER] = callbackUrl;
     headers[CORRELATION_HEADER] = correlationId;
 
+    rt.dispatcher.assertRoom();
     const queued = await rt.dispatcher.enqueue({
       kind: 'gateway',
       url: url.href,
