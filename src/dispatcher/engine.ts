@@ -128,10 +128,13 @@ export class DeliveryEngine implements Dispatcher {
     return { id: result.id, duplicate: result.duplicate };
   }
 
-  assertRoom(): void {
+  async assertRoom(idempotencyKey?: string): Promise<void> {
     if (!this.#counting && Date.now() - this.#countedAt >= COUNT_REFRESH_MS) void this.#refreshCount();
     const limit = this.#rt.config.dispatcher.maxPending;
-    if (this.#countBase + this.#countDelta >= limit) throw new QueueFullError(limit, QUEUE_FULL_RETRY_AFTER_S);
+    if (this.#countBase + this.#countDelta < limit) return;
+    // Only when full: a store lookup per request would cost every idempotent sender.
+    if (idempotencyKey !== undefined && (await this.#store.findIdempotent(idempotencyKey, Date.now())) !== undefined) return;
+    throw new QueueFullError(limit, QUEUE_FULL_RETRY_AFTER_S);
   }
 
   get(id: string) {

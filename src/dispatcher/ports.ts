@@ -58,6 +58,8 @@ export interface DeliveryStore {
    * Pending and in-flight deliveries are never deleted. Answers how many went.
    */
   purgeFinished(createdBefore: number, limit: number): Promise<number>;
+  /** The delivery an unexpired idempotency key stands for, if any. */
+  findIdempotent(key: string, now: number): Promise<string | undefined>;
   /** Pending plus in-flight deliveries, for the `dispatcher.maxPending` bound. */
   countUnfinished(): Promise<number>;
 }

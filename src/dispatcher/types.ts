@@ -107,9 +107,11 @@ export interface Dispatcher {
    * it before they have any effect, so a refused request changed nothing;
    * enqueue itself never refuses: WebSub fan-out, errbacks and callbacks
    * follow from work already accepted. Concurrent requests may overshoot the
-   * bound by the few that pass the check together.
+   * bound by the few that pass the check together. A repeat of a stored
+   * message (same idempotency key) is let through: it adds nothing, and its
+   * sender gets the answer it missed.
    */
-  assertRoom(): void;
+  assertRoom(idempotencyKey?: string): Promise<void>;
   enqueue(request: DeliveryRequest): Promise<{ id: string; duplicate: boolean }>;
   get(id: string): Promise<DeliveryRecord | undefined>;
   list(filter: { status?: DeliveryStatus; kind?: DeliveryKind; limit: number; beforeId?: string }): Promise<DeliverySummary[]>;

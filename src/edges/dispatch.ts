@@ -47,7 +47,7 @@ export function createDispatchEdge(rt: Runtime): Edge {
     if (params.url !== undefined) {
       await rt.auth.authorize(ctx, 'publish', params.url);
       // Before the topic publish below, so a refused message has had no effect at all.
-      rt.dispatcher.assertRoom();
+      await rt.dispatcher.assertRoom(params.idempotencyKey);
     }
 
     let eventId: string | undefined;

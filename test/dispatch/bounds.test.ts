@@ -26,7 +26,7 @@ describe('dispatcher.maxPending', () => {
   });
 
   test('beyond the bound, /dispatch answers 503 with Retry-After and has no effect; room comes back as work finishes', async () => {
-    const first = await post(h, `?_url=${enc(`${sink.url}/a`)}`);
+    const first = await post(h, `?_url=${enc(`${sink.url}/a`)}&_id=first`);
     const second = await post(h, `?_url=${enc(`${sink.url}/b`)}`);
     assert.deepEqual([first.status, second.status], [202, 202]);
 
@@ -34,6 +34,10 @@ describe('dispatcher.maxPending', () => {
     assert.equal(refused.status, 503);
     assert.equal(refused.headers.get('retry-after'), '5');
     assert.match(refused.body.error, /delivery queue is full \(2 messages waiting, dispatcher\.maxPending\)/);
+    // A sender repeating a stored message (its 202 was lost) still gets its answer.
+    const repeat = await post(h, `?_url=${enc(`${sink.url}/a`)}&_id=first`);
+    assert.equal(repeat.status, 202);
+    assert.deepEqual([repeat.body.id, repeat.body.duplicate], [first.body.id, true]);
 
     // With a topic as well, the refusal comes before the publish: nothing reaches the topic.
     const both = await post(h, `?_topic=bounded&_url=${enc(`${sink.url}/d`)}`, 'refused');

@@ -349,6 +349,13 @@ export function deliveryStoreContract(factory: DeliveryStoreFactory): void {
         assert.ok(again.id);
       }));
 
+    it('findIdempotent answers the delivery an unexpired key stands for', () =>
+      withStore(async (store) => {
+        const first = await store.insert(delivery(), { key: 'known', ttlMs: 60_000 });
+        assert.equal(await store.findIdempotent('known', Date.now()), first.id);
+        assert.equal(await store.findIdempotent('unknown', Date.now()), undefined);
+      }));
+
     it('purgeExpiredKeys answers a count', () =>
       withStore(async (store) => {
         assert.equal(typeof (await store.purgeExpiredKeys(Date.now())), 'number');

@@ -244,7 +244,8 @@ export class GatewayConnection {
     headers[CALLBACK_HEADER] = callbackUrl;
     headers[CORRELATION_HEADER] = correlationId;
 
-    rt.dispatcher.assertRoom();
+    const idempotencyKey = a.idempotency_key !== undefined ? `gateway:${this.session}:${a.idempotency_key}` : undefined;
+    await rt.dispatcher.assertRoom(idempotencyKey);
     const queued = await rt.dispatcher.enqueue({
       kind: 'gateway',
       url: url.href,
@@ -253,7 +254,7 @@ export class GatewayConnection {
       body,
       ref: this.session,
       ...(a.max_attempts !== undefined ? { maxAttempts: a.max_attempts } : {}),
-      ...(a.idempotency_key !== undefined ? { idempotencyKey: `gateway:${this.session}:${a.idempotency_key}` } : {}),
+      ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
     });
     if (this.#deliveries.size >= MAX_TRACKED_DELIVERIES) this.#deliveries.delete(this.#deliveries.keys().next().value!);
     this.#deliveries.set(queued.id, { correlationId, id: a.id });

@@ -471,6 +471,11 @@ export class RedisDeliveryStore implements DeliveryStore {
     return { pending: n(0), inFlight: n(1), delivered: n(2), failed: n(3) };
   }
 
+  /** The key's TTL is its expiry, so `now` is Redis' own business. */
+  async findIdempotent(key: string): Promise<string | undefined> {
+    return (await guard(this.#redis.get(this.#keys.idempotency(key)))) ?? undefined;
+  }
+
   async countUnfinished(): Promise<number> {
     const pipe = this.#redis.pipeline().zcard(this.#keys.byStatus('pending')).zcard(this.#keys.byStatus('in_flight'));
     const replies = (await guard(pipe.exec())) ?? [];

@@ -361,6 +361,10 @@ export class SqliteDeliveryStore implements DeliveryStore {
     return this.#db.prepare(`DELETE FROM idempotency_keys WHERE expires_at <= ?`).run(now).changes;
   }
 
+  async findIdempotent(key: string, now: number): Promise<string | undefined> {
+    return this.#findKey.get(key, now)?.delivery_id;
+  }
+
   async countUnfinished(): Promise<number> {
     this.#unfinished ??= this.#countUnfinished.get()!.n;
     return this.#unfinished;
