@@ -180,7 +180,13 @@ export class DeliveryEngine implements Dispatcher {
     });
     const sweep = setInterval(() => void this.#sweep(), this.#rt.config.dispatcher.sweepInterval);
     sweep.unref();
-    this.#stopping.signal.addEventListener('abort', () => clearInterval(sweep));
+    // Leases outlive the wait in a host queue: renewed well before they could run out.
+    const renew = setInterval(() => void this.#renewLeases(), Math.max(100, Math.floor(this.#leaseMs() / 3)));
+    renew.unref();
+    this.#stopping.signal.addEventListener('abort', () => {
+      clearInterval(sweep);
+      clearInterval(renew);
+    });
   }
 
   async stop(timeoutMs: number): Promise<void> {
@@ -197,6 +203,16 @@ export class DeliveryEngine implements Dispatcher {
     clearTimeout(timer);
     await this.#store.release([...this.#claimed]);
     await this.#agent.close().catch(() => undefined);
+  }
+
+  async #renewLeases(): Promise<void> {
+    if (this.#claimed.size === 0) return;
+    try {
+      await this.#store.renewLeases([...this.#claimed], Date.now() + this.#leaseMs());
+    } catch (err) {
+      // The store is down; claims and writes say so too. The next tick tries again, well within the lease.
+      this.#rt.log.debug({ module: 'dispatcher', err }, 'renewing leases failed');
+    }
   }
 
   /** Recounts unfinished deliveries in the store (enqueue calls it at most once per COUNT_REFRESH_MS). */
@@ -311,6 +327,8 @@ export class DeliveryEngine implements Dispatcher {
   }
 
   #schedule(d: PendingDelivery): void {
+    // Claimed again by this very process (its lease ran out while it waited here): it is already queued.
+    if (this.#claimed.has(d.id)) return;
     this.#claimed.add(d.id);
     const host = new URL(d.url).host;
     let hostQueue = this.#hosts.get(host);

@@ -41,6 +41,12 @@ export interface DeliveryStore {
   insert(delivery: NewDelivery, idempotency?: { key: string; ttlMs: number }): Promise<{ id: string; duplicate: boolean; createdAt: number }>;
   claimDue(now: number, limit: number, leaseUntil: number): Promise<PendingDelivery[]>;
   finishAttempt(id: string, attempt: AttemptRecord, result: AttemptResult): Promise<void>;
+  /**
+   * Extends the leases of deliveries this worker still holds (claimed, maybe
+   * waiting behind others to the same host), so no other worker takes them
+   * while they wait. Deliveries no longer in flight are left alone.
+   */
+  renewLeases(ids: string[], leaseUntil: number): Promise<void>;
   /** Gives back claimed deliveries that were never started (on shutdown). */
   release(ids: string[]): Promise<void>;
   /** Called at start-up: makes deliveries left in flight by a dead process claimable now. */

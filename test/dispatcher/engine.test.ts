@@ -358,3 +358,33 @@ describe('store outage', () => {
     }
   });
 });
+
+describe('leases', () => {
+  let h: TestHookah;
+  let sink: Sink;
+  before(async () => {
+    // Lease = max(lease, maxTimeout × (quickRetries + 2)) = 1 s, while the last of four claimed
+    // deliveries waits about 1.2 s behind the others for the one connection to its host.
+    h = await startTestHookah({ dispatcher: { concurrency: 2, perHostConcurrency: 1, timeout: '500ms', maxTimeout: '500ms', quickRetries: 0, lease: '1s' } });
+    sink = await startSink(async (_req, res) => {
+      await new Promise((r) => setTimeout(r, 400)); // a slow receiver, part of the scenario
+      res.end('ok');
+    });
+  });
+  after(async () => {
+    await h.close();
+    await sink.close();
+  });
+
+  it('a delivery waiting behind others to its host keeps its lease and is sent once', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push((await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: `${sink.url}/lease/${i}`, headers: {}, body: Buffer.from(String(i)) })).id);
+    for (const id of ids) assert.equal((await settled(h, id, 15_000)).status, 'delivered');
+    await waitFor(async () => {
+      const s = await h.runtime.dispatcher.stats();
+      return s.pending === 0 && s.inFlight === 0;
+    }, 'the queue to drain');
+    const paths = sink.requests.map((r) => r.url).filter((u) => u.startsWith('/lease/'));
+    assert.deepEqual([...paths].sort(), ids.map((_, i) => `/lease/${i}`).sort(), 'each delivery reached the sink exactly once');
+  });
+});

@@ -119,6 +119,19 @@ export function deliveryStoreContract(factory: DeliveryStoreFactory): void {
         assert.deepEqual(await store.claimDue(now + 4000, 10, now + 9000), [], 'the new lease holds');
       }));
 
+    it('renewLeases keeps a held delivery from being claimed again, and leaves finished ones alone', () =>
+      withStore(async (store) => {
+        const now = Date.now();
+        const held = await store.insert(delivery({ nextAttemptAt: now - 1 }));
+        const done = await store.insert(delivery({ nextAttemptAt: now - 1 }));
+        await store.claimDue(now, 10, now + 1000);
+        await store.finishAttempt(done.id, attempt(1, { status: 200 }), { status: 'delivered', at: now });
+        await store.renewLeases([held.id, done.id, 'msg_unknown'], now + 10_000);
+        assert.deepEqual(await store.claimDue(now + 5000, 10, now + 20_000), [], 'the renewed lease holds past the old one');
+        assert.equal((await store.get(done.id))!.status, 'delivered');
+        assert.deepEqual((await store.claimDue(now + 10_000, 10, now + 20_000)).map((d) => d.id), [held.id]);
+      }));
+
     it('never gives the same delivery to two concurrent claimers', () =>
       withStore(async (store, h) => {
         const other = await h.another();

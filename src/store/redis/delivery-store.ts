@@ -184,6 +184,22 @@ end
 return n
 `);
 
+/** ARGV: prefix, lease until, ids… Only deliveries still in flight are touched. */
+const RENEW = new LuaScript(`${LIB}
+local leaseUntil = ARGV[2]
+local n = 0
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local h = P .. 'd:' .. id
+  if redis.call('HGET', h, 'status') == 'in_flight' then
+    redis.call('HSET', h, 'lease_until', leaseUntil)
+    redis.call('ZADD', P .. 'lease', leaseUntil, id)
+    n = n + 1
+  end
+end
+return n
+`);
+
 /** ARGV: prefix, id, now. */
 const RETRY = new LuaScript(`${LIB}
 local id = ARGV[2]
@@ -372,6 +388,12 @@ export class RedisDeliveryStore implements DeliveryStore {
     const when = result.status === 'delivered' ? result.at : result.status === 'pending' ? result.nextAttemptAt : 0;
     const error = result.status === 'delivered' ? '' : result.error;
     await FINISH.run(this.#redis, [], [this.#p, id, attempt.n, JSON.stringify(attempt), result.status, Math.floor(when), error]);
+  }
+
+  async renewLeases(ids: string[], leaseUntil: number): Promise<void> {
+    for (let i = 0; i < ids.length; i += 500) {
+      await RENEW.run(this.#redis, [], [this.#p, Math.floor(leaseUntil), ...ids.slice(i, i + 500)]);
+    }
   }
 
   async release(ids: string[]): Promise<void> {

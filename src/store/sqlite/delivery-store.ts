@@ -82,6 +82,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
   readonly #attemptsOf;
   readonly #release;
   readonly #seqById;
+  readonly #renewBySeq;
+  readonly #renewById;
   readonly #purgeTx;
   readonly #countUnfinished;
   /**
@@ -160,6 +162,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
       `INSERT OR REPLACE INTO delivery_attempts (delivery_seq, n, started_at, duration_ms, status, error, response_excerpt) VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#seqById = db.prepare<[string], { seq: number }>(`SELECT seq FROM deliveries WHERE id = ?`);
+    this.#renewBySeq = db.prepare(`UPDATE deliveries SET lease_until = ? WHERE seq = ? AND status = 'in_flight'`);
+    this.#renewById = db.prepare(`UPDATE deliveries SET lease_until = ? WHERE id = ? AND status = 'in_flight'`);
     const insertOne = (d: NewDelivery, key?: { key: string; ttlMs: number }): Inserted => {
       const now = Date.now();
       if (key) {
@@ -294,6 +298,16 @@ export class SqliteDeliveryStore implements DeliveryStore {
     await this.#writes.submit({ op: 'finish', id, attempt, result });
     this.#claimedSeq.delete(id);
     if (result.status !== 'pending' && this.#unfinished !== undefined) this.#unfinished--;
+  }
+
+  async renewLeases(ids: string[], leaseUntil: number): Promise<void> {
+    this.#db.transaction(() => {
+      for (const id of ids) {
+        const seq = this.#claimedSeq.get(id);
+        if (seq !== undefined) this.#renewBySeq.run(leaseUntil, seq);
+        else this.#renewById.run(leaseUntil, id);
+      }
+    })();
   }
 
   async release(ids: string[]): Promise<void> {
