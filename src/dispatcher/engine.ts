@@ -13,6 +13,8 @@ import { QueueFullError, type AttemptRecord, type DeliveryOutcome, type Delivery
 
 /** How stale the unfinished-delivery count may get before enqueue asks the store again. */
 const COUNT_REFRESH_MS = 1000;
+/** How long cancelled attempts get to unwind at shutdown before their deliveries are given back. */
+const STOP_UNWIND_MS = 1000;
 /** What a full queue tells clients to wait before trying again. */
 const QUEUE_FULL_RETRY_AFTER_S = 5;
 /** Deletions per store call while sweeping: small enough that one batch never holds the event loop for long. */
@@ -192,15 +194,21 @@ export class DeliveryEngine implements Dispatcher {
   async stop(timeoutMs: number): Promise<void> {
     if (this.#stopping.signal.aborted) return;
     this.#stopping.abort();
-    this.#inFlight.cancel();
     clearTimeout(this.#timer);
     this.#timer = undefined;
     // Work claimed but not started goes back to the store at once.
     this.#global.clear();
     for (const q of this.#hosts.values()) q.clear();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.#global.onIdle(), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
-    clearTimeout(timer);
+    // Attempts under way get the shutdown timeout to finish and be recorded;
+    // what still runs then is cut off and, its outcome unknown, sent again later.
+    const idle = (ms: number) => {
+      let timer: NodeJS.Timeout | undefined;
+      return Promise.race([this.#global.onIdle(), new Promise((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
+    };
+    await idle(timeoutMs);
+    this.#inFlight.cancel();
+    await idle(STOP_UNWIND_MS);
+    // Includes the attempts cut off above: they stay claimed until given back here.
     await this.#store.release([...this.#claimed]);
     await this.#agent.close().catch(() => undefined);
   }
@@ -343,7 +351,8 @@ export class DeliveryEngine implements Dispatcher {
       .add(() => this.#global.add(() => this.#attempt(d)))
       .catch((err) => this.#rt.log.error({ module: 'dispatcher', err, id: d.id }, 'delivery attempt crashed'))
       .finally(() => {
-        this.#claimed.delete(d.id);
+        // While stopping, keep it: stop() gives back whatever is still in flight (a recorded one is left as it is).
+        if (!this.#stopping.signal.aborted) this.#claimed.delete(d.id);
         // Refill in batches rather than one claim per finished attempt.
         if (this.#backlog && this.#claimed.size <= this.#capacity / 2) this.#kick();
       });

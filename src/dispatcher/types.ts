@@ -120,6 +120,6 @@ export interface Dispatcher {
   onOutcome(listener: (outcome: DeliveryOutcome) => void): () => void;
   stats(): Promise<DispatcherStats>;
   start(): void;
-  /** Stops claiming work, waits (bounded) for in-flight attempts, leaves the rest persisted. */
+  /** Stops claiming work, gives unstarted work back, lets attempts under way finish for up to `timeoutMs`, then cuts off and gives back the rest. */
   stop(timeoutMs: number): Promise<void>;
 }

@@ -388,3 +388,44 @@ describe('leases', () => {
     assert.deepEqual([...paths].sort(), ids.map((_, i) => `/lease/${i}`).sort(), 'each delivery reached the sink exactly once');
   });
 });
+
+describe('graceful stop', () => {
+  let sink: Sink;
+  before(async () => {
+    sink = await startSink(async (_req, res) => {
+      await new Promise((r) => setTimeout(r, 300)); // an answer still on its way when the stop begins
+      res.end('ok');
+    });
+  });
+  after(async () => {
+    await sink.close();
+  });
+
+  it('lets an attempt under way finish and records it, within the timeout', async () => {
+    const h = await startTestHookah();
+    try {
+      const { id } = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: `${sink.url}/drain`, headers: {}, body: Buffer.from('x') });
+      await waitFor(() => sink.requests.some((r) => r.url === '/drain'), 'the attempt to reach the sink');
+      await h.runtime.dispatcher.stop(5000);
+      const record = await h.runtime.dispatcher.get(id);
+      assert.equal(record?.status, 'delivered');
+      assert.equal(record?.attempts.length, 1);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('past the timeout, cuts the attempt off and gives the delivery back, unrecorded, for the next start', async () => {
+    const h = await startTestHookah();
+    try {
+      const { id } = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: `${sink.url}/cut`, headers: {}, body: Buffer.from('x') });
+      await waitFor(() => sink.requests.some((r) => r.url === '/cut'), 'the attempt to reach the sink');
+      await h.runtime.dispatcher.stop(10);
+      const record = await h.runtime.dispatcher.get(id);
+      assert.equal(record?.status, 'pending', 'given back, not left in flight');
+      assert.equal(record?.attempts.length, 0);
+    } finally {
+      await h.close();
+    }
+  });
+});
