@@ -60,6 +60,7 @@ const hostVerdicts = new WeakMap<string[], Map<string, string>>();
 
 function checkHost(host: string, cidrs: Cidr[]): string | undefined {
   if (ipaddr.isValid(host)) return blockedReason(host, cidrs);
+  host = host.replace(/\.$/, '').toLowerCase(); // `localhost.` is the same name, fully qualified
   if (host === 'localhost' || host.endsWith('.localhost')) return blockedReason('127.0.0.1', cidrs);
   return undefined;
 }

@@ -275,7 +275,7 @@ describe('SSRF guard', () => {
   it('refuses literal non-global destinations at enqueue unless allow-listed', async () => {
     const h = await startTestHookah({ dispatcher: { allowNetworks: ['192.168.7.0/24'] } });
     try {
-      for (const url of ['http://127.0.0.1/', 'http://10.1.2.3/', 'http://169.254.169.254/latest', 'http://100.64.0.1/', 'http://[::1]/', 'http://[fd00::1]/', 'http://localhost:8080/', 'http://0.0.0.0/', 'ftp://example.com/']) {
+      for (const url of ['http://127.0.0.1/', 'http://10.1.2.3/', 'http://169.254.169.254/latest', 'http://100.64.0.1/', 'http://[::1]/', 'http://[fd00::1]/', 'http://localhost:8080/', 'http://localhost./', 'http://api.localhost./', 'http://0.0.0.0/', 'ftp://example.com/']) {
         await assert.rejects(h.runtime.dispatcher.enqueue({ kind: 'dispatch', url, headers: {}, body: Buffer.alloc(0) }), RangeError, url);
       }
       // An allow-listed range passes the check (checked directly: nothing may ever connect off loopback).
