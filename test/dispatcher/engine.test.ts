@@ -401,31 +401,28 @@ describe('graceful stop', () => {
     await sink.close();
   });
 
-  it('lets an attempt under way finish and records it, within the timeout', async () => {
+  /** Stops a fresh server, with `timeoutMs` to drain, during an attempt the sink answers after 300 ms; answers the record then. */
+  async function stopDuringAttempt(path: string, timeoutMs: number): Promise<DeliveryRecord | undefined> {
     const h = await startTestHookah();
     try {
-      const { id } = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: `${sink.url}/drain`, headers: {}, body: Buffer.from('x') });
-      await waitFor(() => sink.requests.some((r) => r.url === '/drain'), 'the attempt to reach the sink');
-      await h.runtime.dispatcher.stop(5000);
-      const record = await h.runtime.dispatcher.get(id);
-      assert.equal(record?.status, 'delivered');
-      assert.equal(record?.attempts.length, 1);
+      const { id } = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: `${sink.url}${path}`, headers: {}, body: Buffer.from('x') });
+      await waitFor(() => sink.requests.some((r) => r.url === path), 'the attempt to reach the sink');
+      await h.runtime.dispatcher.stop(timeoutMs);
+      return await h.runtime.dispatcher.get(id);
     } finally {
       await h.close();
     }
+  }
+
+  it('lets an attempt under way finish and records it, within the timeout', async () => {
+    const record = await stopDuringAttempt('/drain', 5000);
+    assert.equal(record?.status, 'delivered');
+    assert.equal(record?.attempts.length, 1);
   });
 
   it('past the timeout, cuts the attempt off and gives the delivery back, unrecorded, for the next start', async () => {
-    const h = await startTestHookah();
-    try {
-      const { id } = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: `${sink.url}/cut`, headers: {}, body: Buffer.from('x') });
-      await waitFor(() => sink.requests.some((r) => r.url === '/cut'), 'the attempt to reach the sink');
-      await h.runtime.dispatcher.stop(10);
-      const record = await h.runtime.dispatcher.get(id);
-      assert.equal(record?.status, 'pending', 'given back, not left in flight');
-      assert.equal(record?.attempts.length, 0);
-    } finally {
-      await h.close();
-    }
+    const record = await stopDuringAttempt('/cut', 10);
+    assert.equal(record?.status, 'pending', 'given back, not left in flight');
+    assert.equal(record?.attempts.length, 0);
   });
 });
