@@ -340,10 +340,11 @@ export function deliveryStoreContract(factory: DeliveryStoreFactory): void {
         assert.equal(await store.countUnfinished(), 13);
       }));
 
-    it('countUnfinished follows inserts, final outcomes and retries of failed deliveries', () =>
+    it('countUnfinished and stats follow inserts, final outcomes, retries of failed deliveries and purges', () =>
       withStore(async (store) => {
         const now = Date.now();
         assert.equal(await store.countUnfinished(), 0);
+        assert.deepEqual(await store.stats(), { pending: 0, inFlight: 0, delivered: 0, failed: 0 });
         const a = await store.insert(delivery());
         const b = await store.insert(delivery());
         assert.equal(await store.countUnfinished(), 2);
@@ -354,8 +355,13 @@ export function deliveryStoreContract(factory: DeliveryStoreFactory): void {
         await store.claimDue(now, 1, now + 60_000);
         await store.finishAttempt(b.id, attempt(2, { status: 500 }), { status: 'failed', error: 'gave up' });
         assert.equal(await store.countUnfinished(), 0);
+        assert.deepEqual(await store.stats(), { pending: 0, inFlight: 0, delivered: 1, failed: 1 });
         assert.equal(await store.retryNow(b.id, now), 'ok');
         assert.equal(await store.countUnfinished(), 1);
+        assert.deepEqual(await store.stats(), { pending: 1, inFlight: 0, delivered: 1, failed: 0 });
+        await waitFor(() => Date.now() > Math.max(a.createdAt, b.createdAt), 'the clock to pass the acceptances');
+        assert.equal(await store.purgeFinished(Date.now(), 10), 1);
+        assert.deepEqual(await store.stats(), { pending: 1, inFlight: 0, delivered: 0, failed: 0 });
         const again = await store.insert(delivery(), { key: 'same', ttlMs: 60_000 });
         await store.insert(delivery(), { key: 'same', ttlMs: 60_000 });
         assert.equal(await store.countUnfinished(), 2, 'a duplicate adds nothing');

@@ -92,6 +92,9 @@ export class SqliteDeliveryStore implements DeliveryStore {
    * never scans the index on the request path.
    */
   #unfinished: number | undefined;
+  /** Delivered and failed rows, counted at the first stats() and then kept like #unfinished. */
+  #finished: { delivered: number; failed: number } | undefined;
+  readonly #countStatus;
   /**
    * Row keys of the deliveries this process holds leases on, so finishing one
    * updates by rowid instead of looking the text id up in its index twice.
@@ -234,6 +237,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       `SELECT * FROM deliveries WHERE status = 'in_flight' AND lease_until <= ? ORDER BY lease_until LIMIT ?`,
     );
     // Counted on the (status, next_attempt_at) index: cost grows with the waiting work, not the history.
+    this.#countStatus = db.prepare<[DeliveryStatus], { n: number }>(`SELECT count(*) AS n FROM deliveries WHERE status = ?`);
     this.#countUnfinished = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM deliveries WHERE status IN ('pending', 'in_flight')`);
     const firstRow = db.prepare<[], { seq: number }>(`SELECT seq FROM deliveries ORDER BY seq LIMIT 1`);
     const lastRow = db.prepare<[], { seq: number }>(`SELECT seq FROM deliveries ORDER BY seq DESC LIMIT 1`);
@@ -261,14 +265,20 @@ export class SqliteDeliveryStore implements DeliveryStore {
       }
       return found;
     };
-    this.#purgeTx = db.transaction((createdBefore: number, limit: number): number => {
+    this.#purgeTx = db.transaction((createdBefore: number, limit: number): { delivered: number; failed: number } => {
       const below = firstSeqFrom(createdBefore);
-      const seqs = [...finishedBelow.all('delivered', below, limit), ...finishedBelow.all('failed', below, limit)]
-        .map((r) => r.seq)
-        .sort((a, b) => a - b)
+      const rows = [
+        ...finishedBelow.all('delivered', below, limit).map((r) => ({ seq: r.seq, status: 'delivered' as const })),
+        ...finishedBelow.all('failed', below, limit).map((r) => ({ seq: r.seq, status: 'failed' as const })),
+      ]
+        .sort((a, b) => a.seq - b.seq)
         .slice(0, limit);
-      for (const seq of seqs) remove.run(seq);
-      return seqs.length;
+      const removed = { delivered: 0, failed: 0 };
+      for (const r of rows) {
+        remove.run(r.seq);
+        removed[r.status]++;
+      }
+      return removed;
     });
     const lease = db.prepare(`UPDATE deliveries SET status = 'in_flight', lease_until = ? WHERE seq = ?`);
     this.#claimTx = db.transaction((now: number, limit: number, leaseUntil: number) => {
@@ -298,6 +308,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
     await this.#writes.submit({ op: 'finish', id, attempt, result });
     this.#claimedSeq.delete(id);
     if (result.status !== 'pending' && this.#unfinished !== undefined) this.#unfinished--;
+    if (result.status !== 'pending' && this.#finished) this.#finished[result.status]++;
   }
 
   async renewLeases(ids: string[], leaseUntil: number): Promise<void> {
@@ -354,6 +365,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       )
       .run(now, id);
     if (row.status === 'failed' && this.#unfinished !== undefined) this.#unfinished++;
+    if (row.status === 'failed' && this.#finished) this.#finished.failed--;
     return 'ok';
   }
 
@@ -361,14 +373,15 @@ export class SqliteDeliveryStore implements DeliveryStore {
     return this.#nextDue.get()?.at ?? undefined;
   }
 
+  /**
+   * Waiting work is counted on the due index (it grows with the backlog, not
+   * the history); finished rows, which /metrics would otherwise count on every
+   * scrape, are counted once and then kept by committed writes.
+   */
   async stats(): Promise<DispatcherStats> {
-    const rows = this.#db.prepare<[], { status: DeliveryStatus; n: number }>(`SELECT status, count(*) AS n FROM deliveries GROUP BY status`).all();
-    const s: DispatcherStats = { pending: 0, inFlight: 0, delivered: 0, failed: 0 };
-    for (const r of rows) {
-      if (r.status === 'in_flight') s.inFlight = r.n;
-      else s[r.status] = r.n;
-    }
-    return s;
+    const count = (status: DeliveryStatus) => this.#countStatus.get(status)!.n;
+    this.#finished ??= { delivered: count('delivered'), failed: count('failed') };
+    return { pending: count('pending'), inFlight: count('in_flight'), ...this.#finished };
   }
 
   async purgeExpiredKeys(now: number): Promise<number> {
@@ -385,7 +398,12 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   async purgeFinished(createdBefore: number, limit: number): Promise<number> {
-    return this.#purgeTx(createdBefore, limit);
+    const removed = this.#purgeTx(createdBefore, limit);
+    if (this.#finished) {
+      this.#finished.delivered -= removed.delivered;
+      this.#finished.failed -= removed.failed;
+    }
+    return removed.delivered + removed.failed;
   }
 
   #toRecord(r: Row): DeliveryRecord {
