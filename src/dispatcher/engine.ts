@@ -11,7 +11,7 @@ import { standardWebhookHeaders } from './signing.ts';
 import { checkDestination, createGuardedAgent } from './ssrf.ts';
 import { QueueFullError, type AttemptRecord, type DeliveryOutcome, type DeliveryRecord, type DeliveryRequest, type Dispatcher, type DispatcherStats } from './types.ts';
 
-/** How stale the unfinished-delivery count may get before enqueue asks the store again. */
+/** How stale the unfinished-delivery count may get before assertRoom asks the store again. */
 const COUNT_REFRESH_MS = 1000;
 /** How long cancelled attempts get to unwind at shutdown before their deliveries are given back. */
 const STOP_UNWIND_MS = 1000;
@@ -223,7 +223,7 @@ export class DeliveryEngine implements Dispatcher {
     }
   }
 
-  /** Recounts unfinished deliveries in the store (enqueue calls it at most once per COUNT_REFRESH_MS). */
+  /** Recounts unfinished deliveries in the store (assertRoom calls it at most once per COUNT_REFRESH_MS). */
   async #refreshCount(): Promise<void> {
     this.#counting = true;
     const delta = this.#countDelta;
@@ -232,7 +232,7 @@ export class DeliveryEngine implements Dispatcher {
       this.#countDelta -= delta; // what changed while counting is not in the count
       this.#countedAt = Date.now();
     } catch {
-      // The store is down: enqueue itself fails and says so; keep the last count.
+      // The store is down: the insert that follows fails and says so; keep the last count.
     } finally {
       this.#counting = false;
     }
