@@ -82,10 +82,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
   readonly #attemptsOf;
   readonly #release;
   readonly #seqById;
-  readonly #renewBySeq;
-  readonly #renewById;
+  readonly #renew;
   readonly #purgeTx;
-  readonly #countUnfinished;
   /**
    * Pending plus in-flight rows, counted once and then kept by this store's
    * own committed writes (one process owns the file), so the maxPending check
@@ -165,8 +163,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       `INSERT OR REPLACE INTO delivery_attempts (delivery_seq, n, started_at, duration_ms, status, error, response_excerpt) VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#seqById = db.prepare<[string], { seq: number }>(`SELECT seq FROM deliveries WHERE id = ?`);
-    this.#renewBySeq = db.prepare(`UPDATE deliveries SET lease_until = ? WHERE seq = ? AND status = 'in_flight'`);
-    this.#renewById = db.prepare(`UPDATE deliveries SET lease_until = ? WHERE id = ? AND status = 'in_flight'`);
+    this.#renew = db.prepare(`UPDATE deliveries SET lease_until = ? WHERE seq = ? AND status = 'in_flight'`);
     const insertOne = (d: NewDelivery, key?: { key: string; ttlMs: number }): Inserted => {
       const now = Date.now();
       if (key) {
@@ -210,7 +207,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       `UPDATE deliveries SET attempt_count = ?, lease_until = NULL, status = 'failed', next_attempt_at = NULL, last_error = ? WHERE seq = ?`,
     );
     const finishOne = (id: string, attempt: AttemptRecord, result: AttemptResult) => {
-      const seq = this.#claimedSeq.get(id) ?? this.#seqById.get(id)?.seq;
+      const seq = this.#seqOf(id);
       if (seq === undefined) return; // deleted meanwhile: nothing left to record against
       this.#insertAttempt.run(
         seq,
@@ -238,7 +235,6 @@ export class SqliteDeliveryStore implements DeliveryStore {
     );
     // Counted on the (status, next_attempt_at) index: cost grows with the waiting work, not the history.
     this.#countStatus = db.prepare<[DeliveryStatus], { n: number }>(`SELECT count(*) AS n FROM deliveries WHERE status = ?`);
-    this.#countUnfinished = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM deliveries WHERE status IN ('pending', 'in_flight')`);
     const firstRow = db.prepare<[], { seq: number }>(`SELECT seq FROM deliveries ORDER BY seq LIMIT 1`);
     const lastRow = db.prepare<[], { seq: number }>(`SELECT seq FROM deliveries ORDER BY seq DESC LIMIT 1`);
     const rowFrom = db.prepare<[number], { seq: number; created_at: number }>(`SELECT seq, created_at FROM deliveries WHERE seq >= ? ORDER BY seq LIMIT 1`);
@@ -307,16 +303,22 @@ export class SqliteDeliveryStore implements DeliveryStore {
   async finishAttempt(id: string, attempt: AttemptRecord, result: AttemptResult): Promise<void> {
     await this.#writes.submit({ op: 'finish', id, attempt, result });
     this.#claimedSeq.delete(id);
-    if (result.status !== 'pending' && this.#unfinished !== undefined) this.#unfinished--;
-    if (result.status !== 'pending' && this.#finished) this.#finished[result.status]++;
+    if (result.status !== 'pending') {
+      if (this.#unfinished !== undefined) this.#unfinished--;
+      if (this.#finished) this.#finished[result.status]++;
+    }
+  }
+
+  /** The row of a delivery: from memory while this process holds it, else by its id. */
+  #seqOf(id: string): number | undefined {
+    return this.#claimedSeq.get(id) ?? this.#seqById.get(id)?.seq;
   }
 
   async renewLeases(ids: string[], leaseUntil: number): Promise<void> {
     this.#db.transaction(() => {
       for (const id of ids) {
-        const seq = this.#claimedSeq.get(id);
-        if (seq !== undefined) this.#renewBySeq.run(leaseUntil, seq);
-        else this.#renewById.run(leaseUntil, id);
+        const seq = this.#seqOf(id);
+        if (seq !== undefined) this.#renew.run(leaseUntil, seq);
       }
     })();
   }
@@ -393,7 +395,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   async countUnfinished(): Promise<number> {
-    this.#unfinished ??= this.#countUnfinished.get()!.n;
+    this.#unfinished ??= this.#countStatus.get('pending')!.n + this.#countStatus.get('in_flight')!.n;
     return this.#unfinished;
   }
 
