@@ -5,7 +5,7 @@ import type { Runtime } from '../runtime.ts';
 import { USER_AGENT } from '../version.ts';
 import { performAttempt, type HttpResult } from './attempt.ts';
 import { Cancellation } from './cancellation.ts';
-import type { AttemptResult, DeliveryStore, PendingDelivery } from './ports.ts';
+import type { AttemptResult, DeliveryStore, NewDelivery, PendingDelivery } from './ports.ts';
 import { parseRetryAfter, retryDelay } from './schedule.ts';
 import { standardWebhookHeaders } from './signing.ts';
 import { checkDestination, createGuardedAgent } from './ssrf.ts';
@@ -90,25 +90,31 @@ export class DeliveryEngine implements Dispatcher {
   }
 
   async enqueue(req: DeliveryRequest): Promise<{ id: string; duplicate: boolean }> {
+    const delivery = this.#newDelivery(req);
+    const result = await this.#store.insert(
+      delivery,
+      req.idempotencyKey ? { key: req.idempotencyKey, ttlMs: this.#rt.config.dispatcher.idempotencyTtl } : undefined,
+    );
+    if (!result.duplicate) this.#accepted(delivery, result);
+    return { id: result.id, duplicate: result.duplicate };
+  }
+
+  /** The row to store for a request, bounded by configuration; throws RangeError for a refused destination. */
+  #newDelivery(req: DeliveryRequest): NewDelivery {
     const cfg = this.#rt.config.dispatcher;
     const url = new URL(req.url);
     const refused = checkDestination(url, cfg.allowNetworks);
     if (refused) throw new RangeError(refused);
-    const maxAttempts = Math.min(req.maxAttempts ?? cfg.retrySchedule.length, cfg.maxAttempts);
-    const timeoutMs = Math.min(req.timeoutMs ?? cfg.timeout, cfg.maxTimeout);
     const now = Date.now();
     const nextAttemptAt = now + retryDelay(cfg.retrySchedule, 0, cfg.jitter);
-    // Work due now is inserted already claimed by this process when it has
-    // room, so it starts without another round trip to the store.
-    const claimNow = nextAttemptAt <= now && this.#canTakeMore();
-    const delivery = {
+    return {
       kind: req.kind,
       url: url.href,
       method: (req.method ?? 'POST').toUpperCase(),
       headers: req.headers,
       body: req.body,
-      maxAttempts,
-      timeoutMs,
+      maxAttempts: Math.min(req.maxAttempts ?? cfg.retrySchedule.length, cfg.maxAttempts),
+      timeoutMs: Math.min(req.timeoutMs ?? cfg.timeout, cfg.maxTimeout),
       sign: req.sign ?? true,
       errback: req.errback,
       callback: req.callback,
@@ -116,18 +122,18 @@ export class DeliveryEngine implements Dispatcher {
       topic: req.topic,
       eventId: req.eventId,
       nextAttemptAt,
+      // Work due now is inserted already claimed by this process when it has
+      // room, so it starts without another round trip to the store.
+      leaseUntil: nextAttemptAt <= now && this.#canTakeMore() ? now + this.#leaseMs() : undefined,
     };
-    const result = await this.#store.insert(
-      claimNow ? { ...delivery, leaseUntil: now + this.#leaseMs() } : delivery,
-      req.idempotencyKey ? { key: req.idempotencyKey, ttlMs: cfg.idempotencyTtl } : undefined,
-    );
-    if (!result.duplicate) {
-      this.#countDelta++;
-      this.#metrics.enqueued.inc({ kind: req.kind });
-      if (claimNow) this.#schedule({ ...delivery, id: result.id, attemptCount: 0, createdAt: result.createdAt });
-      else this.#wakeAt(nextAttemptAt);
-    }
-    return { id: result.id, duplicate: result.duplicate };
+  }
+
+  /** Bookkeeping once a new delivery is committed: start it if this process claimed it, else wake when it falls due. */
+  #accepted(delivery: NewDelivery, stored: { id: string; createdAt: number }): void {
+    this.#countDelta++;
+    this.#metrics.enqueued.inc({ kind: delivery.kind });
+    if (delivery.leaseUntil !== undefined) this.#schedule({ ...delivery, id: stored.id, attemptCount: 0, createdAt: stored.createdAt });
+    else this.#wakeAt(delivery.nextAttemptAt);
   }
 
   async assertRoom(idempotencyKey?: string): Promise<void> {
@@ -401,8 +407,17 @@ export class DeliveryEngine implements Dispatcher {
     }
     if (error) attempt.error = error;
     const outcome = this.#decide(d, n, result, error, refused !== undefined, finishedAt);
-    await this.#store.finishAttempt(d.id, attempt, outcome);
+    // The errback or callback goes into the store in the same write as the
+    // outcome, so a crash between the two cannot lose it.
+    const followUp =
+      outcome.status === 'delivered' && d.callback && result
+        ? this.#followUp('callback', d.callback, d, callbackReport(d, result))
+        : outcome.status === 'failed' && d.errback
+          ? this.#followUp('errback', d.errback, d, errbackReport(d, n, outcome.error, result))
+          : undefined;
+    const followed = await this.#store.finishAttempt(d.id, attempt, outcome, followUp);
     if (outcome.status !== 'pending') this.#countDelta--;
+    if (followUp && followed) this.#accepted(followUp, followed);
 
     const label = outcome.status === 'delivered' ? 'delivered' : result ? `http_${Math.floor(result.status / 100)}xx` : 'error';
     this.#metrics.attempts.inc({ kind: d.kind, outcome: label });
@@ -410,11 +425,9 @@ export class DeliveryEngine implements Dispatcher {
     if (outcome.status === 'delivered') {
       this.#metrics.finished.inc({ kind: d.kind, outcome: 'delivered' });
       this.#metrics.latency.observe({ kind: d.kind }, (finishedAt - d.createdAt) / 1000);
-      if (d.callback && result) await this.#followUp('callback', d.callback, d, callbackReport(d, result));
     } else if (outcome.status === 'failed') {
       this.#metrics.finished.inc({ kind: d.kind, outcome: 'failed' });
       this.#rt.log.warn({ module: 'dispatcher', id: d.id, url: d.url, attempts: n, error: outcome.error }, 'delivery failed for good');
-      if (d.errback) await this.#followUp('errback', d.errback, d, errbackReport(d, n, outcome.error, result));
     }
 
     if (outcome.status === 'pending') this.#wakeAt(outcome.nextAttemptAt);
@@ -442,9 +455,9 @@ export class DeliveryEngine implements Dispatcher {
   }
 
   /** Errbacks and callbacks are deliveries too: durable, retried, visible in the admin API. */
-  async #followUp(kind: 'callback' | 'errback', url: string, d: PendingDelivery, report: unknown): Promise<void> {
+  #followUp(kind: 'callback' | 'errback', url: string, d: PendingDelivery, report: unknown): NewDelivery | undefined {
     try {
-      await this.enqueue({
+      return this.#newDelivery({
         kind,
         url,
         headers: { 'content-type': 'application/json' },
@@ -452,7 +465,9 @@ export class DeliveryEngine implements Dispatcher {
         ref: d.id,
       });
     } catch (err) {
-      this.#rt.log.error({ module: 'dispatcher', err, id: d.id, url }, `cannot enqueue ${kind}`);
+      // Checked at ingest too; only a narrowed allow-list since then gets here.
+      this.#rt.log.error({ module: 'dispatcher', err, id: d.id, url }, `cannot send ${kind}`);
+      return undefined;
     }
   }
 }

@@ -40,7 +40,12 @@ export type AttemptResult =
 export interface DeliveryStore {
   insert(delivery: NewDelivery, idempotency?: { key: string; ttlMs: number }): Promise<{ id: string; duplicate: boolean; createdAt: number }>;
   claimDue(now: number, limit: number, leaseUntil: number): Promise<PendingDelivery[]>;
-  finishAttempt(id: string, attempt: AttemptRecord, result: AttemptResult): Promise<void>;
+  /**
+   * Records an attempt and the delivery's new state. A `followUp` (errback or
+   * callback) is inserted in the same atomic write, so no crash can record the
+   * outcome without it; answers the follow-up's id when one was given.
+   */
+  finishAttempt(id: string, attempt: AttemptRecord, result: AttemptResult, followUp?: NewDelivery): Promise<{ id: string; createdAt: number } | undefined>;
   /**
    * Extends the leases of deliveries this worker still holds (claimed, maybe
    * waiting behind others to the same host), so no other worker takes them

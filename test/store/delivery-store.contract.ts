@@ -197,6 +197,34 @@ export function deliveryStoreContract(factory: DeliveryStoreFactory): void {
         assert.equal(await store.nextDueAt(), undefined);
       }));
 
+    it('finishAttempt stores a follow-up (errback or callback) in the same write as the outcome', () =>
+      withStore(async (store) => {
+        const now = Date.now();
+        const failed = await store.insert(delivery({ nextAttemptAt: now - 1, errback: 'http://127.0.0.1:9/errback' }));
+        const plain = await store.insert(delivery({ nextAttemptAt: now - 1 }));
+        await store.claimDue(now, 10, now + 60_000);
+        const report = Buffer.from([0x7b, 0x7d, 0xff]);
+        const followed = await store.finishAttempt(failed.id, attempt(1, { status: 500 }), { status: 'failed', error: 'gave up' }, delivery({
+          kind: 'errback',
+          url: 'http://127.0.0.1:9/errback',
+          body: report,
+          ref: failed.id,
+          nextAttemptAt: now + 1000,
+        }));
+        assert.ok(followed);
+        assert.notEqual(followed.id, failed.id);
+        assert.ok(followed.createdAt >= now);
+        const f = (await store.get(followed.id))!;
+        assert.deepEqual([f.kind, f.status, f.ref, f.nextAttemptAt], ['errback', 'pending', failed.id, now + 1000]);
+        assert.deepEqual((await store.claimDue(now + 1000, 10, now + 60_000)).map((d) => [d.id, d.body]), [[followed.id, report]]);
+        assert.equal((await store.get(failed.id))?.status, 'failed');
+
+        assert.equal(await store.finishAttempt(plain.id, attempt(1, { status: 200 }), { status: 'delivered', at: now }), undefined);
+        const held = await store.finishAttempt('msg_unknown', attempt(1), { status: 'delivered', at: now }, delivery({ kind: 'callback', leaseUntil: now + 60_000 }));
+        assert.equal((await store.get(held!.id))?.status, 'in_flight', 'a follow-up may be inserted already claimed, even when its parent is gone');
+        assert.equal(await store.countUnfinished(), 2, 'the claimed errback and the held callback');
+      }));
+
     it('release gives unstarted claims back at once', () =>
       withStore(async (store) => {
         const now = Date.now();

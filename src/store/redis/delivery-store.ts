@@ -49,38 +49,46 @@ end
 `;
 
 /**
- * ARGV: prefix, id, idempotency key ('' for none), ttl ms, next attempt at,
- * lease until ('' unless inserted already claimed), created at, field/value pairs…
+ * Inserts the delivery whose arguments start at ARGV[b]: id, idempotency key
+ * ('' for none), ttl ms, next attempt at, lease until ('' unless inserted
+ * already claimed), created at, then field/value pairs to the end of ARGV.
+ * Returns {id, duplicate (0|1), created at}.
  */
-const INSERT = new LuaScript(`${LIB}
-local id = ARGV[2]
-local ik = ARGV[3]
--- Already inserted: this is ioredis re-sending the command after a lost reply.
-local created = redis.call('HGET', P .. 'd:' .. id, 'created_at')
-if created then return {id, 0, created} end
-if ik ~= '' then
-  local existing = redis.call('GET', P .. 'ik:' .. ik)
-  if existing then
-    local created = redis.call('HGET', P .. 'd:' .. existing, 'created_at') or ARGV[7]
-    return {existing, 1, created}
+const INSERT_FN = `
+local function insertDelivery(b)
+  local id = ARGV[b]
+  local ik = ARGV[b + 1]
+  local h = P .. 'd:' .. id
+  -- Already inserted: this is ioredis re-sending the command after a lost reply.
+  local created = redis.call('HGET', h, 'created_at')
+  if created then return {id, 0, created} end
+  if ik ~= '' then
+    local existing = redis.call('GET', P .. 'ik:' .. ik)
+    if existing then
+      return {existing, 1, redis.call('HGET', P .. 'd:' .. existing, 'created_at') or ARGV[b + 5]}
+    end
   end
+  local seq = redis.call('INCR', P .. 'dseq')
+  local fields = {}
+  for i = b + 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+  redis.call('HSET', h, 'seq', seq, 'created_at', ARGV[b + 5], unpack(fields))
+  redis.call('ZADD', P .. 'dall', seq, id)
+  if ARGV[b + 4] == '' then
+    setStatus(id, h, nil, 'pending')
+    schedule(id, h, tonumber(ARGV[b + 3]))
+  else
+    setStatus(id, h, nil, 'in_flight')
+    redis.call('HSET', h, 'next_attempt_at', ARGV[b + 3], 'lease_until', ARGV[b + 4])
+    redis.call('ZADD', P .. 'lease', ARGV[b + 4], id)
+  end
+  if ik ~= '' then redis.call('SET', P .. 'ik:' .. ik, id, 'PX', ARGV[b + 2]) end
+  return {id, 0, ARGV[b + 5]}
 end
-local seq = redis.call('INCR', P .. 'dseq')
-local h = P .. 'd:' .. id
-local fields = {}
-for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', h, 'seq', seq, 'created_at', ARGV[7], unpack(fields))
-redis.call('ZADD', P .. 'dall', seq, id)
-if ARGV[6] == '' then
-  setStatus(id, h, nil, 'pending')
-  schedule(id, h, tonumber(ARGV[5]))
-else
-  setStatus(id, h, nil, 'in_flight')
-  redis.call('HSET', h, 'next_attempt_at', ARGV[5], 'lease_until', ARGV[6])
-  redis.call('ZADD', P .. 'lease', ARGV[6], id)
-end
-if ik ~= '' then redis.call('SET', P .. 'ik:' .. ik, id, 'PX', ARGV[4]) end
-return {id, 0, ARGV[7]}
+`;
+
+/** ARGV: prefix, then insertDelivery's arguments. */
+const INSERT = new LuaScript(`${LIB}${INSERT_FN}
+return insertDelivery(2)
 `);
 
 /**
@@ -127,11 +135,17 @@ redis.call('PEXPIRE', tokenKey, 120000)
 return out
 `);
 
-/** ARGV: prefix, id, n, attempt json, outcome, at/nextAttemptAt, error. */
-const FINISH = new LuaScript(`${LIB}
+/**
+ * ARGV: prefix, id, n, attempt json, outcome, at/nextAttemptAt, error, then
+ * optionally a follow-up (errback or callback) as insertDelivery's arguments,
+ * inserted in the same script so the outcome is never stored without it.
+ */
+const FINISH = new LuaScript(`${LIB}${INSERT_FN}
 local id = ARGV[2]
 local h = P .. 'd:' .. id
-if redis.call('EXISTS', h) == 0 then return 0 end
+local followUp = false
+if #ARGV >= 8 then followUp = insertDelivery(8) end
+if redis.call('EXISTS', h) == 0 then return followUp end
 redis.call('HSET', P .. 'da:' .. id, ARGV[3], ARGV[4])
 local from = redis.call('HGET', h, 'status')
 redis.call('ZREM', P .. 'lease', id)
@@ -150,7 +164,7 @@ else
   redis.call('HDEL', h, 'next_attempt_at')
 end
 setStatus(id, h, from, outcome)
-return 1
+return followUp
 `);
 
 /**
@@ -328,6 +342,46 @@ function toSummary(h: Hash): DeliverySummary {
   };
 }
 
+type InsertReply = [id: string, duplicate: number, createdAt: string];
+
+const fromInsertReply = ([id, duplicate, createdAt]: InsertReply) => ({ id, duplicate: duplicate === 1, createdAt: Number(createdAt) });
+
+/** insertDelivery's arguments for a new delivery; the id is made here, so a re-sent script finds its own insert. */
+function insertArgs(d: NewDelivery, idempotency?: { key: string; ttlMs: number }): (string | number | Buffer)[] {
+  const now = Date.now();
+  const id = newMessageId(now);
+  const fields: (string | number | Buffer)[] = [
+    'id', id,
+    'kind', d.kind,
+    'url', d.url,
+    'method', d.method,
+    'headers', JSON.stringify(d.headers),
+    'body', d.body,
+    'attempt_count', 0,
+    'max_attempts', d.maxAttempts,
+    'timeout_ms', d.timeoutMs,
+    'sign', d.sign ? '1' : '0',
+  ]; // prettier-ignore
+  for (const [name, value] of [
+    ['errback', d.errback],
+    ['callback', d.callback],
+    ['ref', d.ref],
+    ['topic', d.topic],
+    ['event_id', d.eventId],
+  ] as const) {
+    if (value !== undefined) fields.push(name, value);
+  }
+  return [
+    id,
+    idempotency?.key ?? '',
+    Math.max(1, Math.floor(idempotency?.ttlMs ?? 1)),
+    Math.floor(d.nextAttemptAt),
+    d.leaseUntil === undefined ? '' : Math.floor(d.leaseUntil),
+    now,
+    ...fields,
+  ];
+}
+
 export class RedisDeliveryStore implements DeliveryStore {
   readonly #redis: RedisClient;
   readonly #keys: RedisKeys;
@@ -342,40 +396,8 @@ export class RedisDeliveryStore implements DeliveryStore {
   }
 
   async insert(d: NewDelivery, idempotency?: { key: string; ttlMs: number }): Promise<{ id: string; duplicate: boolean; createdAt: number }> {
-    const id = newMessageId(Date.now());
-    const now = Date.now();
-    const fields: (string | number | Buffer)[] = [
-      'id', id,
-      'kind', d.kind,
-      'url', d.url,
-      'method', d.method,
-      'headers', JSON.stringify(d.headers),
-      'body', d.body,
-      'attempt_count', 0,
-      'max_attempts', d.maxAttempts,
-      'timeout_ms', d.timeoutMs,
-      'sign', d.sign ? '1' : '0',
-    ]; // prettier-ignore
-    for (const [name, value] of [
-      ['errback', d.errback],
-      ['callback', d.callback],
-      ['ref', d.ref],
-      ['topic', d.topic],
-      ['event_id', d.eventId],
-    ] as const) {
-      if (value !== undefined) fields.push(name, value);
-    }
-    const [resultId, dup, createdAt] = (await INSERT.run(this.#redis, [], [
-      this.#p,
-      id,
-      idempotency?.key ?? '',
-      Math.max(1, Math.floor(idempotency?.ttlMs ?? 1)),
-      Math.floor(d.nextAttemptAt),
-      d.leaseUntil === undefined ? '' : Math.floor(d.leaseUntil),
-      now,
-      ...fields,
-    ])) as [string, number, string];
-    return { id: resultId, duplicate: dup === 1, createdAt: Number(createdAt) };
+    const reply = (await INSERT.run(this.#redis, [], [this.#p, ...insertArgs(d, idempotency)])) as InsertReply;
+    return fromInsertReply(reply);
   }
 
   async claimDue(now: number, limit: number, leaseUntil: number): Promise<PendingDelivery[]> {
@@ -384,10 +406,13 @@ export class RedisDeliveryStore implements DeliveryStore {
     return rows.map((r) => toPending(pairsToHash(r)));
   }
 
-  async finishAttempt(id: string, attempt: AttemptRecord, result: AttemptResult): Promise<void> {
+  async finishAttempt(id: string, attempt: AttemptRecord, result: AttemptResult, followUp?: NewDelivery) {
     const when = result.status === 'delivered' ? result.at : result.status === 'pending' ? result.nextAttemptAt : 0;
     const error = result.status === 'delivered' ? '' : result.error;
-    await FINISH.run(this.#redis, [], [this.#p, id, attempt.n, JSON.stringify(attempt), result.status, Math.floor(when), error]);
+    const args: (string | number | Buffer)[] = [this.#p, id, attempt.n, JSON.stringify(attempt), result.status, Math.floor(when), error];
+    if (followUp) args.push(...insertArgs(followUp));
+    const reply = (await FINISH.run(this.#redis, [], args)) as InsertReply | null;
+    return reply ? fromInsertReply(reply) : undefined;
   }
 
   async renewLeases(ids: string[], leaseUntil: number): Promise<void> {

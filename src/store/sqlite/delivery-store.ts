@@ -40,7 +40,7 @@ interface AttemptRow {
 
 type Write =
   | { op: 'insert'; d: NewDelivery; key: { key: string; ttlMs: number } | undefined }
-  | { op: 'finish'; id: string; attempt: AttemptRecord; result: AttemptResult };
+  | { op: 'finish'; id: string; attempt: AttemptRecord; result: AttemptResult; followUp: NewDelivery | undefined };
 type Inserted = { id: string; duplicate: boolean; createdAt: number; /** Rowid of a new row. */ seq?: number };
 
 const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
@@ -78,7 +78,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
   readonly #findKey;
   readonly #insertAttempt;
   readonly #claimTx;
-  readonly #writes: GroupCommit<Write, Inserted | void>;
+  readonly #writes: GroupCommit<Write, Inserted | undefined>;
   readonly #attemptsOf;
   readonly #release;
   readonly #seqById;
@@ -206,9 +206,12 @@ export class SqliteDeliveryStore implements DeliveryStore {
     const setFailed = db.prepare(
       `UPDATE deliveries SET attempt_count = ?, lease_until = NULL, status = 'failed', next_attempt_at = NULL, last_error = ? WHERE seq = ?`,
     );
-    const finishOne = (id: string, attempt: AttemptRecord, result: AttemptResult) => {
+    const finishOne = (id: string, attempt: AttemptRecord, result: AttemptResult, followUp: NewDelivery | undefined): Inserted | undefined => {
       const seq = this.#seqOf(id);
-      if (seq === undefined) return; // deleted meanwhile: nothing left to record against
+      if (seq !== undefined) recordOne(seq, attempt, result); // else deleted meanwhile: nothing left to record against
+      return followUp && insertOne(followUp);
+    };
+    const recordOne = (seq: number, attempt: AttemptRecord, result: AttemptResult) => {
       this.#insertAttempt.run(
         seq,
         attempt.n,
@@ -223,7 +226,9 @@ export class SqliteDeliveryStore implements DeliveryStore {
       else setFailed.run(attempt.n, result.error, seq);
     };
     // New messages and finished attempts share one commit per turn of the event loop: a commit costs far more than a row.
-    this.#writes = new GroupCommit(inTransaction, (w: Write) => (w.op === 'insert' ? insertOne(w.d, w.key) : finishOne(w.id, w.attempt, w.result)));
+    this.#writes = new GroupCommit(inTransaction, (w: Write) =>
+      w.op === 'insert' ? insertOne(w.d, w.key) : finishOne(w.id, w.attempt, w.result, w.followUp),
+    );
     this.#attemptsOf = db.prepare<[number], AttemptRow>(`SELECT * FROM delivery_attempts WHERE delivery_seq = ? ORDER BY n`);
     this.#release = db.prepare(`UPDATE deliveries SET status = 'pending', lease_until = NULL WHERE id = ? AND status = 'in_flight'`);
     this.#nextDue = db.prepare<[], { at: number | null }>(`SELECT min(next_attempt_at) AS at FROM deliveries WHERE status = 'pending'`);
@@ -286,12 +291,14 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   async insert(delivery: NewDelivery, idempotency?: { key: string; ttlMs: number }) {
-    const { id, duplicate, createdAt, seq } = (await this.#writes.submit({ op: 'insert', d: delivery, key: idempotency })) as Inserted;
-    if (!duplicate) {
-      if (this.#unfinished !== undefined) this.#unfinished++;
-      if (delivery.leaseUntil !== undefined && seq !== undefined) this.#claimedSeq.set(id, seq);
-    }
-    return { id, duplicate, createdAt };
+    const inserted = (await this.#writes.submit({ op: 'insert', d: delivery, key: idempotency })) as Inserted;
+    if (!inserted.duplicate) this.#committedNew(delivery, inserted);
+    return { id: inserted.id, duplicate: inserted.duplicate, createdAt: inserted.createdAt };
+  }
+
+  #committedNew(delivery: NewDelivery, inserted: Inserted): void {
+    if (this.#unfinished !== undefined) this.#unfinished++;
+    if (delivery.leaseUntil !== undefined && inserted.seq !== undefined) this.#claimedSeq.set(inserted.id, inserted.seq);
   }
 
   async claimDue(now: number, limit: number, leaseUntil: number): Promise<PendingDelivery[]> {
@@ -300,13 +307,16 @@ export class SqliteDeliveryStore implements DeliveryStore {
     return rows.map(toPending);
   }
 
-  async finishAttempt(id: string, attempt: AttemptRecord, result: AttemptResult): Promise<void> {
-    await this.#writes.submit({ op: 'finish', id, attempt, result });
+  async finishAttempt(id: string, attempt: AttemptRecord, result: AttemptResult, followUp?: NewDelivery) {
+    const inserted = (await this.#writes.submit({ op: 'finish', id, attempt, result, followUp })) as Inserted | undefined;
     this.#claimedSeq.delete(id);
     if (result.status !== 'pending') {
       if (this.#unfinished !== undefined) this.#unfinished--;
       if (this.#finished) this.#finished[result.status]++;
     }
+    if (!followUp || !inserted) return undefined;
+    this.#committedNew(followUp, inserted);
+    return { id: inserted.id, createdAt: inserted.createdAt };
   }
 
   /** The row of a delivery: from memory while this process holds it, else by its id. */
