@@ -1,11 +1,11 @@
-import { FormData, Response } from 'undici';
 import { badRequest } from '../http/errors.ts';
 import { ControlCollector, isControlName } from './dispatch-params.ts';
+import { boundaryOf, joinMultipart, MultipartError, splitMultipart, textPart } from './multipart-form.ts';
 
 /**
  * Splits a `/dispatch` request into its control parameters and the payload to
  * deliver. Forms (and a bodiless request's query string) lose their `_`
- * fields and keep the rest; any other body is passed on byte for byte.
+ * fields and keep the rest byte for byte; any other body is passed on whole.
  */
 
 export interface DispatchPayload {
@@ -53,7 +53,7 @@ function mediaType(contentType: string): string {
   return (contentType.split(';')[0] ?? '').trim().toLowerCase();
 }
 
-export async function splitDispatchRequest(contentType: string, body: Buffer, querystring: string): Promise<SplitRequest> {
+export function splitDispatchRequest(contentType: string, body: Buffer, querystring: string): SplitRequest {
   const controls = new ControlCollector();
   const query = parseUrlencoded(querystring);
   const queryKept: UrlencodedPart[] = [];
@@ -73,33 +73,26 @@ export async function splitDispatchRequest(contentType: string, body: Buffer, qu
   }
 
   if (type === MULTIPART) {
-    let parsed: FormData;
+    const kept: Buffer[] = queryKept.map((p) => textPart(p.name, p.value));
+    let removed = 0;
     try {
-      parsed = await new Response(body, { headers: { 'content-type': contentType } }).formData();
-    } catch (err) {
-      throw badRequest(`malformed multipart/form-data body: ${(err as Error).message}`);
-    }
-    const out = new FormData();
-    for (const part of queryKept) out.append(part.name, part.value);
-    let count = 0;
-    for (const [name, value] of parsed) {
-      if (++count > MAX_FIELDS) throw badRequest(`more than ${MAX_FIELDS} form fields`);
-      if (isControlName(name)) {
-        if (typeof value !== 'string') throw badRequest(`control parameter '${name}' must be a plain field, not a file`);
-        controls.add(name, value);
-      } else if (typeof value === 'string') {
-        out.append(name, value);
-      } else {
-        out.append(name, value, value.name);
+      const boundary = boundaryOf(contentType);
+      for (const part of splitMultipart(body, boundary, MAX_FIELDS)) {
+        if (part.name === undefined || !isControlName(part.name)) {
+          kept.push(part.raw);
+          continue;
+        }
+        if (part.filename !== undefined) throw badRequest(`control parameter '${part.name.slice(0, 100)}' must be a plain field, not a file`);
+        controls.add(part.name, part.content.toString('utf8'));
+        removed++;
       }
+      // Untouched forms go out byte for byte, preamble and all.
+      const out = removed === 0 && queryKept.length === 0 ? body : joinMultipart(kept, boundary);
+      return { controls, payload: { contentType, body: out }, form: 'multipart' };
+    } catch (err) {
+      if (err instanceof MultipartError) throw badRequest(`malformed multipart/form-data body: ${err.message}`);
+      throw err;
     }
-    // undici serialises the form and picks a fresh boundary for it.
-    const encoded = new Response(out);
-    return {
-      controls,
-      payload: { contentType: encoded.headers.get('content-type') ?? MULTIPART, body: Buffer.from(await encoded.arrayBuffer()) },
-      form: 'multipart',
-    };
   }
 
   if (!contentType && body.length === 0) {

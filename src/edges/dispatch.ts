@@ -33,7 +33,7 @@ export function createDispatchEdge(rt: Runtime): Edge {
 
   async function handle(ctx: Context): Promise<Outcome> {
     const raw = await readRawBody(ctx, rt.config.server.maxBodyBytes);
-    const split = await splitDispatchRequest(ctx.get('content-type'), raw, ctx.querystring);
+    const split = splitDispatchRequest(ctx.get('content-type'), raw, ctx.querystring);
     const params = split.controls.parse(
       { maxAttempts: limits.maxAttempts, maxTimeoutMs: limits.maxTimeout, allowNetworks: limits.allowNetworks },
       ctx.get('idempotency-key') || undefined,

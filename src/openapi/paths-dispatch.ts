@@ -31,7 +31,7 @@ export const dispatchPaths: Paths = {
         headerParam('Idempotency-Key', 'A repeat within `dispatcher.idempotencyTtl` returns the first message.'),
       ],
       requestBody: {
-        description: 'The payload: form fields, multipart (files kept), or any other body delivered byte for byte.',
+        description: 'The payload: form fields or multipart parts (files included) with the `_` ones removed and the rest kept byte for byte, or any other body delivered whole.',
         required: false,
         content: {
           'application/x-www-form-urlencoded': { schema: { type: 'object', additionalProperties: { type: 'string' } } },

@@ -101,6 +101,33 @@ describe('POST /dispatch delivers', () => {
     assert.deepEqual(Buffer.from(await upload.arrayBuffer()), file);
   });
 
+  test('multipart: parts other than control fields keep their bytes, charsets and part headers', async () => {
+    const path = uniquePath();
+    const b = 'hookah-test-boundary';
+    const latin1 = Buffer.from('caf\xe9 \x00\xff', 'latin1'); // not UTF-8
+    const kept = [
+      Buffer.concat([Buffer.from('Content-Disposition: form-data; name="note"\r\nContent-Type: text/plain; charset=ISO-8859-1\r\n\r\n'), latin1]),
+      Buffer.from('Content-Disposition: form-data; name="lines"\r\n\r\none\ntwo\rthree'),
+      Buffer.concat([Buffer.from('Content-Disposition: form-data; name="blob"; filename="a.bin"\r\nContent-Type: application/x-thing\r\n\r\n'), randomBytes(512)]),
+    ];
+    const control = Buffer.from(`Content-Disposition: form-data; name="_url"\r\n\r\n${sink.url + path}`);
+    const join = (parts: Buffer[]) =>
+      Buffer.concat([...parts.flatMap((p) => [Buffer.from(`--${b}\r\n`), p, Buffer.from('\r\n')]), Buffer.from(`--${b}--\r\n`)]);
+    await accepted('', { headers: { 'content-type': `multipart/form-data; boundary=${b}` }, body: join([kept[0]!, control, kept[1]!, kept[2]!]) });
+    const [req] = await arrivals(path);
+    assert.equal(req!.headers['content-type'], `multipart/form-data; boundary=${b}`);
+    assert.deepEqual(req!.body, join(kept));
+  });
+
+  test('multipart: a form with no control fields in it is forwarded byte for byte', async () => {
+    const path = uniquePath();
+    const b = '----x';
+    const body = Buffer.from(`preamble\r\n--${b}\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--${b}--\r\nepilogue`);
+    await accepted(`?_url=${enc(sink.url + path)}`, { headers: { 'content-type': `multipart/form-data; boundary="${b}"` }, body });
+    const [req] = await arrivals(path);
+    assert.deepEqual(req!.body, body);
+  });
+
   for (const [kind, contentType, body] of [
     ['JSON', 'application/json', Buffer.from('{"b": 2,  "a":[1, 2.50, "\\u00e9"]}\n')],
     ['XML', 'application/xml; charset=ISO-8859-1', Buffer.from('<?xml version="1.0"?><a x="\xe9"/>', 'latin1')],
@@ -181,7 +208,20 @@ describe('POST /dispatch refuses bad input with 400 and a reason', () => {
       /disagree/,
       { headers: { 'idempotency-key': 'b' } },
     ],
-    ['malformed multipart', `?_url=${enc('https://example.com/')}`, /malformed multipart/, { headers: { 'content-type': 'multipart/form-data; boundary=xyz' }, body: 'garbage' }],
+    ['malformed multipart', `?_url=${enc('https://example.com/')}`, /malformed multipart.*no '--xyz' boundary line/, { headers: { 'content-type': 'multipart/form-data; boundary=xyz' }, body: 'garbage' }],
+    ['multipart without a boundary', `?_url=${enc('https://example.com/')}`, /no boundary parameter/, { headers: { 'content-type': 'multipart/form-data' }, body: 'x' }],
+    [
+      'truncated multipart',
+      `?_url=${enc('https://example.com/')}`,
+      /ends before the closing '--xyz--'/,
+      { headers: { 'content-type': 'multipart/form-data; boundary=xyz' }, body: '--xyz\r\nContent-Disposition: form-data; name="a"\r\n\r\n1' },
+    ],
+    [
+      'a query field holding the multipart boundary',
+      `?_url=${enc('https://example.com/')}&q=${enc('a\r\n--xyz')}`,
+      /holds the boundary/,
+      { headers: { 'content-type': 'multipart/form-data; boundary=xyz' }, body: '--xyz\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--xyz--' },
+    ],
   ];
   for (const [name, query, reason, init] of cases) {
     test(name, async () => {
