@@ -8,6 +8,7 @@ import { Cancellation } from './cancellation.ts';
 import type { AttemptResult, DeliveryStore, NewDelivery, PendingDelivery } from './ports.ts';
 import { parseRetryAfter, retryDelay } from './schedule.ts';
 import { standardWebhookHeaders } from './signing.ts';
+import { hostOf } from './host-limit.ts';
 import { checkDestination, createGuardedAgent } from './ssrf.ts';
 import { QueueFullError, type AttemptRecord, type DeliveryOutcome, type DeliveryRecord, type DeliveryRequest, type Dispatcher, type DispatcherStats } from './types.ts';
 
@@ -35,6 +36,9 @@ export class DeliveryEngine implements Dispatcher {
   readonly #hosts = new Map<string, PQueue>();
   readonly #outcomes = new EventEmitter();
   readonly #claimed = new Set<string>();
+  /** Claimed deliveries per destination host, capped at #hostCap so one slow host cannot hold every claim. */
+  readonly #heldByHost = new Map<string, number>();
+  readonly #hostCap: number;
   readonly #stopping = new AbortController();
   /** Cancelled with #stopping: aborts attempts in flight. */
   readonly #inFlight = new Cancellation();
@@ -69,6 +73,8 @@ export class DeliveryEngine implements Dispatcher {
     this.#global = new PQueue({ concurrency: cfg.concurrency });
     // Claim a little ahead of the workers so they never idle between batches.
     this.#capacity = cfg.concurrency * 2;
+    // The same lead per host: enough queued to keep its connections busy, no more.
+    this.#hostCap = cfg.perHostConcurrency * 2;
     this.#outcomes.setMaxListeners(100);
     const m = rt.metrics;
     const engine = this;
@@ -124,7 +130,7 @@ export class DeliveryEngine implements Dispatcher {
       nextAttemptAt,
       // Work due now is inserted already claimed by this process when it has
       // room, so it starts without another round trip to the store.
-      leaseUntil: nextAttemptAt <= now && this.#canTakeMore() ? now + this.#leaseMs() : undefined,
+      leaseUntil: nextAttemptAt <= now && this.#canTakeMore(url.host) ? now + this.#leaseMs() : undefined,
     };
   }
 
@@ -159,8 +165,10 @@ export class DeliveryEngine implements Dispatcher {
     return r === 'ok';
   }
 
-  #canTakeMore(): boolean {
-    return this.#started && !this.#stopping.signal.aborted && this.#claimed.size < this.#capacity;
+  #canTakeMore(host: string): boolean {
+    return (
+      this.#started && !this.#stopping.signal.aborted && this.#claimed.size < this.#capacity && (this.#heldByHost.get(host) ?? 0) < this.#hostCap
+    );
   }
 
   #leaseMs(): number {
@@ -297,7 +305,7 @@ export class DeliveryEngine implements Dispatcher {
           break;
         }
         const now = Date.now();
-        const batch = await this.#store.claimDue(now, room, now + this.#leaseMs());
+        const batch = await this.#store.claimDue(now, room, now + this.#leaseMs(), { cap: this.#hostCap, held: this.#heldByHost });
         for (const d of batch) this.#schedule(d);
         full = batch.length === room;
       } while ((this.#pumpAgain || full) && !this.#stopping.signal.aborted);
@@ -318,7 +326,9 @@ export class DeliveryEngine implements Dispatcher {
     this.#backlog = full;
     if (!full) {
       const next = await this.#store.nextDueAt().catch(() => undefined);
-      this.#wakeAt(next ?? Date.now() + this.#rt.config.dispatcher.pollInterval);
+      // Due now yet not claimed: its hosts are at their cap, and finishing attempts there pull more.
+      if (next !== undefined && next <= Date.now() && this.#heldByHost.size > 0) this.#backlog = true;
+      this.#wakeAt(next !== undefined && !this.#backlog ? next : Date.now() + this.#rt.config.dispatcher.pollInterval);
     }
   }
 
@@ -344,7 +354,8 @@ export class DeliveryEngine implements Dispatcher {
     // Claimed again by this very process (its lease ran out while it waited here): it is already queued.
     if (this.#claimed.has(d.id)) return;
     this.#claimed.add(d.id);
-    const host = new URL(d.url).host;
+    const host = hostOf(d.url);
+    this.#heldByHost.set(host, (this.#heldByHost.get(host) ?? 0) + 1);
     let hostQueue = this.#hosts.get(host);
     if (!hostQueue) {
       hostQueue = new PQueue({ concurrency: this.#rt.config.dispatcher.perHostConcurrency });
@@ -358,9 +369,13 @@ export class DeliveryEngine implements Dispatcher {
       .catch((err) => this.#rt.log.error({ module: 'dispatcher', err, id: d.id }, 'delivery attempt crashed'))
       .finally(() => {
         // While stopping, keep it: stop() gives back whatever is still in flight (a recorded one is left as it is).
-        if (!this.#stopping.signal.aborted) this.#claimed.delete(d.id);
-        // Refill in batches rather than one claim per finished attempt.
-        if (this.#backlog && this.#claimed.size <= this.#capacity / 2) this.#kick();
+        if (this.#stopping.signal.aborted) return;
+        this.#claimed.delete(d.id);
+        const held = (this.#heldByHost.get(host) ?? 1) - 1;
+        if (held > 0) this.#heldByHost.set(host, held);
+        else this.#heldByHost.delete(host);
+        // Refill in batches rather than one claim per finished attempt: when half the slots are free, or half of this host's.
+        if (this.#backlog && (this.#claimed.size <= this.#capacity / 2 || held === Math.floor(this.#hostCap / 2))) this.#kick();
       });
   }
 

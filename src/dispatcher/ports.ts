@@ -1,3 +1,4 @@
+import type { HostLimit } from './host-limit.ts';
 import type { AttemptRecord, DeliveryKind, DeliveryRecord, DeliveryStatus, DeliverySummary, DispatcherStats } from './types.ts';
 
 /** What the engine needs to attempt a delivery; the record plus the payload. */
@@ -39,7 +40,14 @@ export type AttemptResult =
  */
 export interface DeliveryStore {
   insert(delivery: NewDelivery, idempotency?: { key: string; ttlMs: number }): Promise<{ id: string; duplicate: boolean; createdAt: number }>;
-  claimDue(now: number, limit: number, leaseUntil: number): Promise<PendingDelivery[]>;
+  /**
+   * Leases up to `limit` due deliveries, oldest due first. With `hosts`, no
+   * host gets more than its room (cap minus what the caller holds): due work
+   * of hosts at their cap is left in place, and work of other hosts is found
+   * even behind a long run of it, so one slow destination cannot take every
+   * claim.
+   */
+  claimDue(now: number, limit: number, leaseUntil: number, hosts?: HostLimit): Promise<PendingDelivery[]>;
   /**
    * Records an attempt and the delivery's new state. A `followUp` (errback or
    * callback) is inserted in the same atomic write, so no crash can record the

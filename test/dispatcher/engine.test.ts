@@ -227,17 +227,20 @@ describe('delivery engine', () => {
     const release: Array<() => void> = [];
     const slow = await startSink((_r, res) => void release.push(() => res.end('late')));
     try {
+      // Three times what the engine claims ahead (2 × concurrency 8): before per-host claim caps, these filled every claim.
       const slowIds = [];
-      for (let i = 0; i < 6; i++) slowIds.push((await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: slow.url, headers: {}, body: json({ i }) })).id);
+      for (let i = 0; i < 48; i++) slowIds.push((await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: slow.url, headers: {}, body: json({ i }) })).id);
       await waitFor(() => slow.requests.length >= 2, 'the slow host to hold its two slots');
+      const stats = await h.runtime.dispatcher.stats();
+      assert.equal(stats.inFlight, 4, 'the slow host holds 2 × perHostConcurrency claims, no more');
       const { id } = await h.runtime.dispatcher.enqueue({ kind: 'dispatch', url: `${sink.url}/fast`, headers: {}, body: json({}) });
       const record = await settled(h, id);
       assert.equal(record.status, 'delivered');
       // perHostConcurrency is 2: the slow host never had more than two requests open.
       assert.equal(slow.requests.length, 2);
-      while (release.length || slow.requests.length < 6) {
+      while (release.length || slow.requests.length < 48) {
         release.shift()?.();
-        await waitFor(() => release.length > 0 || slow.requests.length >= 6, 'next slow request');
+        await waitFor(() => release.length > 0 || slow.requests.length >= 48, 'next slow request');
       }
       release.forEach((r) => r());
       for (const sid of slowIds) assert.equal((await settled(h, sid)).status, 'delivered');
@@ -386,6 +389,30 @@ describe('leases', () => {
     }, 'the queue to drain');
     const paths = sink.requests.map((r) => r.url).filter((u) => u.startsWith('/lease/'));
     assert.deepEqual([...paths].sort(), ids.map((_, i) => `/lease/${i}`).sort(), 'each delivery reached the sink exactly once');
+  });
+});
+
+describe('claims per host', () => {
+  it('finds due work of other hosts behind a capped host\'s backlog in the store', async () => {
+    const release: Array<() => void> = [];
+    const slow = await startSink((_r, res) => void release.push(() => res.end('late')));
+    const fast = await startSink();
+    // Claims 4 at a time (2 × concurrency), at most 2 per host: the backlog below fills the first claim's window.
+    const h = await startTestHookah({ dispatcher: { concurrency: 2, perHostConcurrency: 1, pollInterval: '50ms' } });
+    try {
+      const store = h.runtime.stores.deliveries;
+      const row = (url: string) => ({ kind: 'dispatch' as const, url, method: 'POST', headers: {}, body: Buffer.from('x'), maxAttempts: 1, timeoutMs: 5000, sign: false, nextAttemptAt: Date.now() });
+      for (let i = 0; i < 30; i++) await store.insert(row(`${slow.url}/s${i}`));
+      const { id } = await store.insert(row(`${fast.url}/behind`));
+      assert.equal((await settled(h, id)).status, 'delivered');
+      assert.equal(slow.requests.length, 1, 'the slow host kept its one connection');
+      assert.equal((await h.runtime.dispatcher.stats()).inFlight, 2, 'and its two claims');
+    } finally {
+      await h.close(); // gives the slow host's claims back
+      release.forEach((r) => r());
+      await slow.close();
+      await fast.close();
+    }
   });
 });
 

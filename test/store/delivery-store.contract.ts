@@ -132,6 +132,40 @@ export function deliveryStoreContract(factory: DeliveryStoreFactory): void {
         assert.deepEqual((await store.claimDue(now + 10_000, 10, now + 20_000)).map((d) => d.id), [held.id]);
       }));
 
+    it('claimDue caps each host at its room and finds other hosts behind a capped backlog', () =>
+      withStore(async (store) => {
+        const now = Date.now();
+        const slow = 'http://127.0.0.1:1';
+        const a: string[] = [];
+        for (let i = 0; i < 8; i++) a.push((await store.insert(delivery({ url: `${slow}/${i}`, nextAttemptAt: now - 100 + i }))).id);
+        const b = (await store.insert(delivery({ url: 'http://127.0.0.1:2/b', nextAttemptAt: now - 10 }))).id;
+        const c = (await store.insert(delivery({ url: 'http://127.0.0.2/c', nextAttemptAt: now - 5 }))).id;
+        const later = (await store.insert(delivery({ url: 'http://127.0.0.1:2/later', nextAttemptAt: now + 60_000 }))).id;
+        // The first four due are all the slow host's; it may take one more (cap 2, one held).
+        const first = await store.claimDue(now, 4, now + 60_000, { cap: 2, held: new Map([['127.0.0.1:1', 1]]) });
+        assert.deepEqual(first.map((d) => d.id).sort(), [a[0], b, c].sort());
+        assert.ok(!first.some((d) => d.id === later), 'work not yet due is never claimed');
+        const capped = await store.claimDue(now, 4, now + 60_000, { cap: 2, held: new Map([['127.0.0.1:1', 2]]) });
+        assert.deepEqual(capped, [], 'a host at its cap gets nothing, and nothing else is due');
+        const freed = await store.claimDue(now, 4, now + 60_000, { cap: 3, held: new Map([['127.0.0.1:1', 1]]) });
+        assert.deepEqual(freed.map((d) => d.id), [a[1], a[2]], 'oldest due first within a host');
+        const unlimited = await store.claimDue(now, 10, now + 60_000);
+        assert.deepEqual(unlimited.map((d) => d.id), a.slice(3), 'without a cap, everything due');
+      }));
+
+    it('claimDue goes round the hosts in turn when a capped host fills the due-order window', () =>
+      withStore(async (store) => {
+        const now = Date.now();
+        for (let i = 0; i < 4; i++) await store.insert(delivery({ url: `http://127.0.0.1:1/${i}`, nextAttemptAt: now - 100 }));
+        for (const port of [2, 3]) for (let i = 0; i < 4; i++) await store.insert(delivery({ url: `http://127.0.0.1:${port}/${i}`, nextAttemptAt: now - 50 }));
+        const order: string[] = [];
+        for (let round = 0; round < 4; round++) {
+          const got = await store.claimDue(now, 1, now + 60_000, { cap: 1, held: new Map([['127.0.0.1:1', 1]]) });
+          order.push(...got.map((d) => new URL(d.url).port));
+        }
+        assert.deepEqual(order, ['2', '3', '2', '3'], 'each claim goes on from the host the last one stopped at');
+      }));
+
     it('never gives the same delivery to two concurrent claimers', () =>
       withStore(async (store, h) => {
         const other = await h.another();

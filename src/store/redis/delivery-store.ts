@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { CLAIM_MAX_HOSTS, type HostLimit } from '../../dispatcher/host-limit.ts';
 import { newMessageId } from '../../dispatcher/message-id.ts';
 import type { AttemptResult, DeliveryStore, NewDelivery, PendingDelivery } from '../../dispatcher/ports.ts';
 import type { AttemptRecord, DeliveryKind, DeliveryRecord, DeliveryStatus, DeliverySummary, DispatcherStats } from '../../dispatcher/types.ts';
@@ -32,11 +33,20 @@ local function setStatus(id, h, from, to)
   redis.call('HSET', h, 'status', to)
   return tonumber(seq)
 end
+-- The URL is stored normalised (WHATWG href, no credentials), so its authority is the host key of hostOf().
+local function hostOf(h)
+  local url = redis.call('HGET', h, 'url')
+  return url and string.match(url, '^[^:]+://([^/?#]*)') or ''
+end
 local function unschedule(h)
   local dk = redis.call('HGET', h, 'dk')
   if dk then
     redis.call('ZREM', P .. 'due', dk)
     redis.call('HDEL', h, 'dk')
+    local host = hostOf(h)
+    local hk = P .. 'dh:' .. host
+    redis.call('ZREM', hk, dk)
+    if redis.call('EXISTS', hk) == 0 then redis.call('ZREM', P .. 'dhosts', host) end
   end
 end
 local function schedule(id, h, at)
@@ -45,6 +55,9 @@ local function schedule(id, h, at)
   local dk = dueKey(at, seq, id)
   redis.call('HSET', h, 'next_attempt_at', string.format('%.0f', at), 'dk', dk)
   redis.call('ZADD', P .. 'due', 0, dk)
+  local host = hostOf(h)
+  redis.call('ZADD', P .. 'dh:' .. host, 0, dk)
+  redis.call('ZADD', P .. 'dhosts', 0, host)
 end
 `;
 
@@ -92,18 +105,29 @@ return insertDelivery(2)
 `);
 
 /**
- * ARGV: prefix, now, limit, leaseUntil, token. Returns HGETALL replies of the
- * claimed deliveries. The token remembers what this call claimed, so a
- * re-send after a lost reply returns the same deliveries instead of leasing
- * a second batch that nobody would work on.
+ * ARGV: prefix, now, limit, leaseUntil, token, per-host cap ('' for none),
+ * then host/held pairs. Returns HGETALL replies of the claimed deliveries.
+ * The token remembers what this call claimed, so a re-send after a lost
+ * reply returns the same deliveries instead of leasing a second batch that
+ * nobody would work on. With a cap, no host gets more than its room; when
+ * capped hosts' entries fill the first `limit` due ones, other hosts' due
+ * work is looked up host by host, round robin from where the last such claim
+ * stopped.
  */
 const CLAIM = new LuaScript(`${LIB}
 local now, limit, leaseUntil = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local cap = tonumber(ARGV[6])
+local held = {}
+for i = 7, #ARGV, 2 do held[ARGV[i]] = tonumber(ARGV[i + 1]) end
 local tokenKey = P .. 'tok:' .. ARGV[5]
 local out = {}
 if redis.call('EXISTS', tokenKey) == 1 then
   for _, id in ipairs(redis.call('LRANGE', tokenKey, 1, -1)) do out[#out + 1] = redis.call('HGETALL', P .. 'd:' .. id) end
   return out
+end
+local function room(host)
+  if not cap then return limit - #out end
+  return math.min(cap - (held[host] or 0), limit - #out)
 end
 local claimed = {}
 local function take(id, from)
@@ -113,6 +137,9 @@ local function take(id, from)
     if from == 'in_flight' then redis.call('ZREM', P .. 'lease', id) end
     return
   end
+  local host = hostOf(h)
+  if room(host) <= 0 then return end
+  held[host] = (held[host] or 0) + 1
   unschedule(h)
   if from ~= 'in_flight' then setStatus(id, h, from, 'in_flight') end
   redis.call('HSET', h, 'lease_until', leaseUntil)
@@ -120,15 +147,36 @@ local function take(id, from)
   out[#out + 1] = redis.call('HGETALL', h)
   claimed[#claimed + 1] = id
 end
-local due = redis.call('ZRANGEBYLEX', P .. 'due', '-', '(' .. string.format('%015.0f', now + 1), 'LIMIT', 0, limit)
-for _, dk in ipairs(due) do
-  local id = string.match(dk, '^[^:]*:[^:]*:(.*)$')
-  local h = P .. 'd:' .. id
-  if redis.call('HGET', h, 'dk') == dk then take(id, 'pending') else redis.call('ZREM', P .. 'due', dk) end
+-- Due members of a lex zset, each checked against its hash (a stale member is dropped).
+local function takeDue(zkey, n)
+  local members = redis.call('ZRANGEBYLEX', zkey, '-', '(' .. string.format('%015.0f', now + 1), 'LIMIT', 0, n)
+  for _, dk in ipairs(members) do
+    if #out >= limit then break end
+    local id = string.match(dk, '^[^:]*:[^:]*:(.*)$')
+    if redis.call('HGET', P .. 'd:' .. id, 'dk') == dk then take(id, 'pending') else redis.call('ZREM', zkey, dk) end
+  end
+  return #members
+end
+-- Capped hosts' entries filled the window, and more may wait behind them: go host by host.
+if takeDue(P .. 'due', limit) == limit and #out < limit then
+  local cursor = redis.call('GET', P .. 'dhcur') or ''
+  local visited, n = {}, 0
+  while n < ${CLAIM_MAX_HOSTS} and #out < limit do
+    local host = redis.call('ZRANGEBYLEX', P .. 'dhosts', cursor == '' and '-' or '(' .. cursor, '+', 'LIMIT', 0, 1)[1]
+    if not host then host = redis.call('ZRANGEBYLEX', P .. 'dhosts', '-', '+', 'LIMIT', 0, 1)[1] end -- wrap round
+    if not host or visited[host] then break end
+    visited[host], n, cursor = true, n + 1, host
+    local r = room(host)
+    if r > 0 then takeDue(P .. 'dh:' .. host, r) end
+  end
+  redis.call('SET', P .. 'dhcur', cursor)
 end
 if #out < limit then
   local expired = redis.call('ZRANGEBYSCORE', P .. 'lease', '-inf', now, 'LIMIT', 0, limit - #out)
-  for _, id in ipairs(expired) do take(id, 'in_flight') end
+  for _, id in ipairs(expired) do
+    if #out >= limit then break end
+    take(id, 'in_flight')
+  end
 end
 redis.call('RPUSH', tokenKey, '', unpack(claimed))
 redis.call('PEXPIRE', tokenKey, 120000)
@@ -400,9 +448,10 @@ export class RedisDeliveryStore implements DeliveryStore {
     return fromInsertReply(reply);
   }
 
-  async claimDue(now: number, limit: number, leaseUntil: number): Promise<PendingDelivery[]> {
+  async claimDue(now: number, limit: number, leaseUntil: number, hosts?: HostLimit): Promise<PendingDelivery[]> {
     if (limit <= 0) return [];
-    const rows = (await CLAIM.runBuffer(this.#redis, [], [this.#p, Math.floor(now), Math.floor(limit), Math.floor(leaseUntil), randomUUID()])) as Buffer[][];
+    const caps: (string | number)[] = hosts ? [hosts.cap, ...[...hosts.held].flat()] : [''];
+    const rows = (await CLAIM.runBuffer(this.#redis, [], [this.#p, Math.floor(now), Math.floor(limit), Math.floor(leaseUntil), randomUUID(), ...caps])) as Buffer[][];
     return rows.map((r) => toPending(pairsToHash(r)));
   }
 

@@ -13,6 +13,8 @@
  *   P dseq, P dall           INCR and zset (score seq): deliveries in creation order
  *   P ds:<status>            zset (score seq): deliveries by status
  *   P due                    zset (lex `<time>:<seq>:<id>`): pending deliveries by due time
+ *   P dh:<host>              zset (same members): one destination host's pending deliveries
+ *   P dhosts, P dhcur        zset (lex): hosts with pending deliveries / where the last host-by-host claim stopped
  *   P lease                  zset (score lease expiry): deliveries in flight
  *   P ik:<key>               string with TTL: delivery idempotency key -> id
  *   P tok:<uuid>             short-lived result of a script run (see token())

@@ -1,3 +1,4 @@
+import { CLAIM_MAX_HOSTS, hostOf, type HostLimit } from '../../dispatcher/host-limit.ts';
 import { newMessageId } from '../../dispatcher/message-id.ts';
 import type { AttemptResult, DeliveryStore, NewDelivery, PendingDelivery } from '../../dispatcher/ports.ts';
 import type { AttemptRecord, DeliveryKind, DeliveryRecord, DeliveryStatus, DeliverySummary, DispatcherStats } from '../../dispatcher/types.ts';
@@ -41,6 +42,11 @@ interface AttemptRow {
 type Write =
   | { op: 'insert'; d: NewDelivery; key: { key: string; ttlMs: number } | undefined }
   | { op: 'finish'; id: string; attempt: AttemptRecord; result: AttemptResult; followUp: NewDelivery | undefined };
+interface Claimable {
+  seq: number;
+  host: string;
+}
+
 type Inserted = { id: string; duplicate: boolean; createdAt: number; /** Rowid of a new row. */ seq?: number };
 
 const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
@@ -101,6 +107,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
    */
   readonly #claimedSeq = new Map<string, number>();
   readonly #nextDue;
+  /** Where the last host-by-host claim stopped, so the next one starts after it and every host gets its turn. */
+  #hostCursor = '';
 
   constructor(db: SqliteDb) {
     this.#db = db;
@@ -127,7 +135,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
         callback TEXT,
         ref TEXT,
         topic TEXT,
-        event_id TEXT
+        event_id TEXT,
+        host TEXT
       );
       CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
       CREATE TABLE IF NOT EXISTS delivery_attempts (
@@ -146,11 +155,14 @@ export class SqliteDeliveryStore implements DeliveryStore {
         expires_at INTEGER NOT NULL
       );
     `);
-    // Positional parameters: binding 18 named ones costs more than the insert's own work.
+    addHostColumn(db);
+    // Only waiting rows are in it, so the common path (inserted already claimed, then finished) never touches it.
+    db.exec(`CREATE INDEX IF NOT EXISTS deliveries_pending_host ON deliveries (host, next_attempt_at) WHERE status = 'pending'`);
+    // Positional parameters: binding 19 named ones costs more than the insert's own work.
     this.#insert = db.prepare(
       `INSERT INTO deliveries (id, kind, url, method, headers, body, status, created_at, max_attempts, timeout_ms, sign,
-         next_attempt_at, lease_until, errback, callback, ref, topic, event_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         next_attempt_at, lease_until, errback, callback, ref, topic, event_id, host)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#findKey = db.prepare<[string, number], { delivery_id: string }>(
       `SELECT delivery_id FROM idempotency_keys WHERE key = ? AND expires_at > ?`,
@@ -190,6 +202,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
         d.ref ?? null,
         d.topic ?? null,
         d.eventId ?? null,
+        hostOf(d.url),
       );
       if (key) this.#insertKey.run(key.key, id, now + key.ttlMs);
       return { id, duplicate: false, createdAt: now, seq: Number(lastInsertRowid) };
@@ -232,12 +245,18 @@ export class SqliteDeliveryStore implements DeliveryStore {
     this.#attemptsOf = db.prepare<[number], AttemptRow>(`SELECT * FROM delivery_attempts WHERE delivery_seq = ? ORDER BY n`);
     this.#release = db.prepare(`UPDATE deliveries SET status = 'pending', lease_until = NULL WHERE id = ? AND status = 'in_flight'`);
     this.#nextDue = db.prepare<[], { at: number | null }>(`SELECT min(next_attempt_at) AS at FROM deliveries WHERE status = 'pending'`);
-    const due = db.prepare<[number, number], Row>(
-      `SELECT * FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?`,
+    const due = db.prepare<[number, number], Claimable>(
+      `SELECT seq, host FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?`,
     );
-    const expired = db.prepare<[number, number], Row>(
-      `SELECT * FROM deliveries WHERE status = 'in_flight' AND lease_until <= ? ORDER BY lease_until LIMIT ?`,
+    const expired = db.prepare<[number, number], Claimable>(
+      `SELECT seq, host FROM deliveries WHERE status = 'in_flight' AND lease_until <= ? ORDER BY lease_until LIMIT ?`,
     );
+    // Both on deliveries_pending_host: a skip over hosts with waiting work, then one host's due rows.
+    const hostAfter = db.prepare<[string], { host: string }>(`SELECT host FROM deliveries WHERE status = 'pending' AND host > ? ORDER BY host LIMIT 1`);
+    const dueOfHost = db.prepare<[string, number, number], Claimable>(
+      `SELECT seq, host FROM deliveries WHERE status = 'pending' AND host = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
+    );
+    const rowAt = db.prepare<[number], Row>(`SELECT * FROM deliveries WHERE seq = ?`);
     // Counted on the (status, next_attempt_at) index: cost grows with the waiting work, not the history.
     this.#countStatus = db.prepare<[DeliveryStatus], { n: number }>(`SELECT count(*) AS n FROM deliveries WHERE status = ?`);
     const firstRow = db.prepare<[], { seq: number }>(`SELECT seq FROM deliveries ORDER BY seq LIMIT 1`);
@@ -282,11 +301,34 @@ export class SqliteDeliveryStore implements DeliveryStore {
       return removed;
     });
     const lease = db.prepare(`UPDATE deliveries SET status = 'in_flight', lease_until = ? WHERE seq = ?`);
-    this.#claimTx = db.transaction((now: number, limit: number, leaseUntil: number) => {
-      const rows = due.all(now, limit);
-      if (rows.length < limit) rows.push(...expired.all(now, limit - rows.length));
-      for (const r of rows) lease.run(leaseUntil, r.seq);
-      return rows;
+    this.#claimTx = db.transaction((now: number, limit: number, leaseUntil: number, hosts: HostLimit | undefined): Row[] => {
+      const taken = new ClaimBudget(limit, hosts);
+      const take = (rows: Claimable[]) => {
+        for (const r of rows) {
+          if (!taken.admit(r.host)) continue;
+          lease.run(leaseUntil, r.seq);
+          taken.seqs.push(r.seq);
+        }
+      };
+      // Keys first, bodies only for what is taken: rows of capped hosts are passed over.
+      const scanned = due.all(now, limit);
+      take(scanned);
+      // Capped hosts' rows filled the window, and more may wait behind them: go host by host.
+      if (scanned.length === limit && !taken.full()) {
+        const visited = new Set<string>();
+        let host = this.#hostCursor;
+        while (visited.size < CLAIM_MAX_HOSTS && !taken.full()) {
+          const next = hostAfter.get(host)?.host ?? hostAfter.get('')?.host; // wraps round after the last host
+          if (next === undefined || visited.has(next)) break;
+          visited.add(next);
+          host = next;
+          const room = taken.room(host);
+          if (room > 0) take(dueOfHost.all(host, now, room));
+        }
+        this.#hostCursor = host;
+      }
+      if (!taken.full()) take(expired.all(now, limit - taken.seqs.length));
+      return taken.seqs.map((seq) => rowAt.get(seq)!);
     });
   }
 
@@ -301,8 +343,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
     if (delivery.leaseUntil !== undefined && inserted.seq !== undefined) this.#claimedSeq.set(inserted.id, inserted.seq);
   }
 
-  async claimDue(now: number, limit: number, leaseUntil: number): Promise<PendingDelivery[]> {
-    const rows = this.#claimTx(now, limit, leaseUntil);
+  async claimDue(now: number, limit: number, leaseUntil: number, hosts?: HostLimit): Promise<PendingDelivery[]> {
+    const rows = this.#claimTx(now, limit, leaseUntil, hosts);
     for (const r of rows) this.#claimedSeq.set(r.id, r.seq);
     return rows.map(toPending);
   }
@@ -458,4 +500,48 @@ function toSummary(r: Omit<Row, 'seq' | 'headers' | 'body' | 'sign' | 'lease_unt
     topic: opt(r.topic),
     eventId: opt(r.event_id),
   };
+}
+
+/** Counts what one claim takes, in all and per host. */
+class ClaimBudget {
+  readonly seqs: number[] = [];
+  readonly #limit: number;
+  readonly #hosts: HostLimit | undefined;
+  readonly #taken = new Map<string, number>();
+
+  constructor(limit: number, hosts: HostLimit | undefined) {
+    this.#limit = limit;
+    this.#hosts = hosts;
+  }
+
+  full(): boolean {
+    return this.seqs.length >= this.#limit;
+  }
+
+  room(host: string): number {
+    if (!this.#hosts) return this.#limit - this.seqs.length;
+    const used = (this.#hosts.held.get(host) ?? 0) + (this.#taken.get(host) ?? 0);
+    return Math.min(this.#hosts.cap - used, this.#limit - this.seqs.length);
+  }
+
+  /** True, and counted, when one more delivery to `host` fits. */
+  admit(host: string): boolean {
+    if (this.room(host) <= 0) return false;
+    this.#taken.set(host, (this.#taken.get(host) ?? 0) + 1);
+    return true;
+  }
+}
+
+/**
+ * Files from before per-host claims have no host column: add it and fill it
+ * in from each row's URL, once.
+ */
+function addHostColumn(db: SqliteDb): void {
+  const columns = db.prepare<[], { name: string }>(`PRAGMA table_info(deliveries)`).all();
+  if (columns.some((c) => c.name === 'host')) return;
+  db.function('hookah_host_of', { deterministic: true }, (url: unknown) => hostOf(String(url)));
+  db.transaction(() => {
+    db.exec(`ALTER TABLE deliveries ADD COLUMN host TEXT`);
+    db.exec(`UPDATE deliveries SET host = hookah_host_of(url)`);
+  })();
 }
