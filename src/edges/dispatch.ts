@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import { identityOf } from '../auth/identity.ts';
 import { QueueFullError, type DeliveryRequest } from '../dispatcher/types.ts';
 import { readRawBody, keptHeaders } from '../http/body.ts';
 import { HttpError } from '../http/errors.ts';
@@ -24,6 +25,26 @@ function outcomeOf(err: unknown): Outcome {
   return status < 500 ? 'rejected' : 'error';
 }
 
+/**
+ * Idempotency keys are per user: another user's key of the same name must
+ * neither return their message nor swallow this one. User names hold no `:`,
+ * so `d:<user>:<key>` cannot collide (and never with the gateway's keys).
+ */
+function ownKey(ctx: Context, key: string): string {
+  return `d:${identityOf(ctx).name}:${key}`;
+}
+
+/** The request's Content-Encoding, unless absent or identity. */
+function contentEncoding(ctx: Context): string | undefined {
+  const value = ctx.get('content-encoding').trim();
+  return value && value.toLowerCase() !== 'identity' ? value : undefined;
+}
+
+function isForm(contentType: string): boolean {
+  const type = (contentType.split(';')[0] ?? '').trim().toLowerCase();
+  return type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data';
+}
+
 export function createDispatchEdge(rt: Runtime): Edge {
   const log = rt.log.child({ module: 'dispatch' });
   const requests = rt.metrics.counter('hookah_dispatch_requests_total', 'POST /dispatch requests by outcome', ['outcome']);
@@ -32,6 +53,10 @@ export function createDispatchEdge(rt: Runtime): Edge {
   const router = new Router();
 
   async function handle(ctx: Context): Promise<Outcome> {
+    const encoding = contentEncoding(ctx);
+    if (encoding && isForm(ctx.get('content-type'))) {
+      throw new HttpError(415, `Content-Encoding ${encoding} cannot be used with a form body: Hookah reads its fields; send it unencoded, or as a raw body`);
+    }
     const raw = await readRawBody(ctx, rt.config.server.maxBodyBytes);
     const split = splitDispatchRequest(ctx.get('content-type'), raw, ctx.querystring);
     const params = split.controls.parse(
@@ -44,16 +69,14 @@ export function createDispatchEdge(rt: Runtime): Edge {
       await rt.auth.authorize(ctx, 'publish', params.topic);
       await rt.auth.verifyInbound?.(ctx, params.topic, raw);
     }
-    if (params.url !== undefined) {
-      await rt.auth.authorize(ctx, 'publish', params.url);
-      // Before the topic publish below, so a refused message has had no effect at all.
-      await rt.dispatcher.assertRoom(params.idempotencyKey);
-    }
+    if (params.url !== undefined) await rt.auth.authorize(ctx, 'publish', params.url);
+    const key = params.idempotencyKey !== undefined ? ownKey(ctx, params.idempotencyKey) : undefined;
+    // Before the topic publish below, so a refused message has had no effect at all.
+    if (params.url !== undefined) await rt.dispatcher.assertRoom(key);
 
     let eventId: string | undefined;
     let duplicate = false;
     if (params.topic !== undefined) {
-      const key = params.idempotencyKey;
       const claim = key !== undefined ? await publishKeys.claim(key, limits.idempotencyTtl) : { duplicate: false as const };
       if (claim.duplicate) {
         duplicate = true;
@@ -84,12 +107,14 @@ export function createDispatchEdge(rt: Runtime): Edge {
     if (params.url !== undefined) {
       const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...params.headers };
       if (payload.contentType) headers['content-type'] = payload.contentType;
+      // A raw body is delivered as sent, so its encoding goes with it.
+      if (encoding) headers['content-encoding'] ??= encoding;
       const request: DeliveryRequest = { kind: 'dispatch', url: params.url, method: params.method, headers, body: payload.body };
       if (params.maxAttempts !== undefined) request.maxAttempts = params.maxAttempts;
       if (params.timeoutMs !== undefined) request.timeoutMs = params.timeoutMs;
       if (params.errback !== undefined) request.errback = params.errback;
       if (params.callback !== undefined) request.callback = params.callback;
-      if (params.idempotencyKey !== undefined) request.idempotencyKey = params.idempotencyKey;
+      if (key !== undefined) request.idempotencyKey = key;
       if (params.topic !== undefined) request.topic = params.topic;
       if (eventId !== undefined) request.eventId = eventId;
       const queued = await rt.dispatcher.enqueue(request);

@@ -96,6 +96,24 @@ describe('access control on the edges', () => {
       assert.equal(alice.status, 403);
     });
 
+    it('keeps idempotency keys per user: the same key from two users is two messages', async () => {
+      const url = encodeURIComponent('http://127.0.0.1:9/hooks/idem');
+      const send = (auth: string, query: string) => call(h.url, `/dispatch?${query}&_id=shared-key`, { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' }, auth });
+      const carol = await send(bearer(CAROL_TOKEN), `_url=${url}`);
+      const root = await send(basic('root', 'root-pass'), `_url=${url}`);
+      assert.equal(carol.status, 202, carol.text);
+      assert.equal(root.status, 202, root.text);
+      assert.equal(root.json().duplicate, false, "carol's key does not swallow root's message");
+      assert.notEqual(root.json().id, carol.json().id, "nor hand root carol's message id");
+      const again = await send(bearer(CAROL_TOKEN), `_url=${url}`);
+      assert.deepEqual([again.json().id, again.json().duplicate], [carol.json().id, true], 'a repeat by the same user is still a duplicate');
+
+      const alice = await send(basic('alice', 'alice-pass'), '_topic=orders/idem');
+      const rootTopic = await send(basic('root', 'root-pass'), '_topic=orders/idem');
+      assert.equal(rootTopic.json().duplicate, false);
+      assert.notEqual(rootTopic.json().event_id, alice.json().event_id);
+    });
+
     it('protects /hook/<topic> the same way', async () => {
       assert.equal((await call(h.url, '/hook/orders/x', { method: 'POST', body: '{}' })).status, 401);
       assert.equal((await call(h.url, '/hook/orders/x', { method: 'POST', body: '{}', auth: basic('alice', 'alice-pass') })).status, 200);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { Response } from 'undici';
 import type { StoredEvent } from '../../src/core/event.ts';
@@ -143,6 +144,16 @@ describe('POST /dispatch delivers', () => {
     });
   }
 
+  test('a compressed raw body is delivered byte-exact with its Content-Encoding', async () => {
+    const path = uniquePath();
+    const body = gzipSync(Buffer.from(JSON.stringify({ big: 'x'.repeat(1000) })));
+    await accepted(`?_url=${enc(sink.url + path)}`, { headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body });
+    const [req] = await arrivals(path);
+    assert.equal(req!.headers['content-encoding'], 'gzip');
+    assert.deepEqual(req!.body, body);
+    assert.deepEqual(JSON.parse(gunzipSync(req!.body).toString()), { big: 'x'.repeat(1000) });
+  });
+
   test('a raw body without a Content-Type is delivered without one', async () => {
     const path = uniquePath();
     const body = Buffer.from([0, 1, 2, 255]);
@@ -230,6 +241,15 @@ describe('POST /dispatch refuses bad input with 400 and a reason', () => {
       assert.match(res.body.error, reason);
     });
   }
+
+  test('a compressed form: 415, as its fields cannot be read', async () => {
+    const res = await dispatch('', {
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-encoding': 'gzip' },
+      body: gzipSync(`_url=${enc('https://example.com/')}&a=1`),
+    });
+    assert.equal(res.status, 415);
+    assert.match(res.body.error, /Content-Encoding gzip cannot be used with a form body/);
+  });
 
   test('too many _header. parameters', async () => {
     const headers = Array.from({ length: 33 }, (_, i) => `_header.X-H${i}=v`).join('&');
