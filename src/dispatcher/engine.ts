@@ -10,7 +10,7 @@ import { parseRetryAfter, retryDelay } from './schedule.ts';
 import { standardWebhookHeaders } from './signing.ts';
 import { hostOf } from './host-limit.ts';
 import { checkDestination, createGuardedAgent } from './ssrf.ts';
-import { QueueFullError, type AttemptRecord, type DeliveryOutcome, type DeliveryRecord, type DeliveryRequest, type Dispatcher, type DispatcherStats } from './types.ts';
+import { IdempotencyConflictError, QueueFullError, type AttemptRecord, type DeliveryOutcome, type DeliveryRecord, type DeliveryRequest, type Dispatcher, type DispatcherStats } from './types.ts';
 
 /** How stale the unfinished-delivery count may get before assertRoom asks the store again. */
 const COUNT_REFRESH_MS = 1000;
@@ -97,10 +97,14 @@ export class DeliveryEngine implements Dispatcher {
 
   async enqueue(req: DeliveryRequest): Promise<{ id: string; duplicate: boolean }> {
     const delivery = this.#newDelivery(req);
+    const key = req.idempotencyKey;
     const result = await this.#store.insert(
       delivery,
-      req.idempotencyKey ? { key: req.idempotencyKey, ttlMs: this.#rt.config.dispatcher.idempotencyTtl } : undefined,
+      key === undefined
+        ? undefined
+        : { key, ttlMs: this.#rt.config.dispatcher.idempotencyTtl, ...(req.idempotencyFingerprint !== undefined ? { fingerprint: req.idempotencyFingerprint } : {}) },
     );
+    if (result.conflict) throw new IdempotencyConflictError();
     if (!result.duplicate) this.#accepted(delivery, result);
     return { id: result.id, duplicate: result.duplicate };
   }
@@ -149,6 +153,11 @@ export class DeliveryEngine implements Dispatcher {
     // Only when full: a store lookup per request would cost every idempotent sender.
     if (idempotencyKey !== undefined && (await this.#store.findIdempotent(idempotencyKey, Date.now())) !== undefined) return;
     throw new QueueFullError(limit, QUEUE_FULL_RETRY_AFTER_S);
+  }
+
+  async assertKeyFits(key: string, fingerprint: string): Promise<void> {
+    const held = await this.#store.findIdempotent(key, Date.now());
+    if (held?.fingerprint !== undefined && held.fingerprint !== fingerprint) throw new IdempotencyConflictError();
   }
 
   get(id: string) {

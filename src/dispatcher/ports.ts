@@ -27,6 +27,23 @@ export type NewDelivery = Omit<PendingDelivery, 'id' | 'attemptCount' | 'created
   leaseUntil?: number;
 };
 
+/** An idempotency key to hold for `ttlMs`, with a digest of the request it stands for. */
+export interface IdempotencyClaim {
+  key: string;
+  ttlMs: number;
+  /** A repeat of the key with another fingerprint is a conflict, not a duplicate (keys stored without one never conflict). */
+  fingerprint?: string;
+}
+
+export interface Inserted {
+  id: string;
+  /** The key was held: `id` is the earlier delivery's. */
+  duplicate: boolean;
+  /** …and it was held for a different request. */
+  conflict?: boolean;
+  createdAt: number;
+}
+
 /** How an attempt ended, as the store must persist it. */
 export type AttemptResult =
   | { status: 'delivered'; at: number }
@@ -39,7 +56,7 @@ export type AttemptResult =
  * which is how a crashed worker's deliveries are retried.
  */
 export interface DeliveryStore {
-  insert(delivery: NewDelivery, idempotency?: { key: string; ttlMs: number }): Promise<{ id: string; duplicate: boolean; createdAt: number }>;
+  insert(delivery: NewDelivery, idempotency?: IdempotencyClaim): Promise<Inserted>;
   /**
    * Leases up to `limit` due deliveries, oldest due first. With `hosts`, no
    * host gets more than its room (cap minus what the caller holds): due work
@@ -78,7 +95,7 @@ export interface DeliveryStore {
    */
   purgeFinished(createdBefore: number, limit: number): Promise<number>;
   /** The delivery an unexpired idempotency key stands for, if any. */
-  findIdempotent(key: string, now: number): Promise<string | undefined>;
+  findIdempotent(key: string, now: number): Promise<{ id: string; fingerprint?: string } | undefined>;
   /** Pending plus in-flight deliveries, for the `dispatcher.maxPending` bound. */
   countUnfinished(): Promise<number>;
 }

@@ -23,6 +23,12 @@ export interface DeliveryRequest {
   callback?: string;
   /** A repeat with the same key within dispatcher.idempotencyTtl returns the first message. */
   idempotencyKey?: string;
+  /**
+   * What the key stands for (requestFingerprint of the caller's request, not
+   * of what Hookah adds to it); a repeat of the key with another one throws
+   * IdempotencyConflictError. Without one the key never conflicts.
+   */
+  idempotencyFingerprint?: string;
   /** Add Standard Webhooks headers when a signing secret is configured. Default true. */
   sign?: boolean;
   /** Free-form owner reference, e.g. a WebSub subscription id; reported back in outcomes. */
@@ -43,6 +49,15 @@ export class QueueFullError extends Error {
   constructor(limit: number, retryAfterSeconds: number) {
     super(`the delivery queue is full (${limit} messages waiting, dispatcher.maxPending); retry later`);
     this.headers = { 'Retry-After': String(retryAfterSeconds) };
+  }
+}
+
+export class IdempotencyConflictError extends Error {
+  override name = 'IdempotencyConflictError';
+  readonly status = 422;
+  readonly expose = true;
+  constructor() {
+    super('this idempotency key (_id / Idempotency-Key) was already used for a different request within dispatcher.idempotencyTtl; use a new key for a new message');
   }
 }
 
@@ -112,6 +127,12 @@ export interface Dispatcher {
    * sender gets the answer it missed.
    */
   assertRoom(idempotencyKey?: string): Promise<void>;
+  /**
+   * Throws IdempotencyConflictError when `key` already stands for a request
+   * with another fingerprint, for callers that must know before a side effect
+   * (a topic publish) that enqueue would refuse the key.
+   */
+  assertKeyFits(key: string, fingerprint: string): Promise<void>;
   enqueue(request: DeliveryRequest): Promise<{ id: string; duplicate: boolean }>;
   get(id: string): Promise<DeliveryRecord | undefined>;
   list(filter: { status?: DeliveryStatus; kind?: DeliveryKind; limit: number; beforeId?: string }): Promise<DeliverySummary[]>;

@@ -1,7 +1,8 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { identityOf } from '../auth/identity.ts';
-import { QueueFullError, type DeliveryRequest } from '../dispatcher/types.ts';
+import { requestFingerprint } from '../dispatcher/fingerprint.ts';
+import { IdempotencyConflictError, QueueFullError, type DeliveryRequest } from '../dispatcher/types.ts';
 import { readRawBody, keptHeaders } from '../http/body.ts';
 import { HttpError } from '../http/errors.ts';
 import type { Runtime } from '../runtime.ts';
@@ -71,13 +72,23 @@ export function createDispatchEdge(rt: Runtime): Edge {
     }
     if (params.url !== undefined) await rt.auth.authorize(ctx, 'publish', params.url);
     const key = params.idempotencyKey !== undefined ? ownKey(ctx, params.idempotencyKey) : undefined;
+    // One digest for both halves: the key stands for the whole request, topic and destination alike.
+    const fingerprint =
+      key !== undefined
+        ? requestFingerprint(
+            [params.method, params.url, params.topic, params.event, payload.contentType, encoding, params.headers, params.errback, params.callback, String(params.maxAttempts ?? ''), String(params.timeoutMs ?? '')],
+            payload.body,
+          )
+        : undefined;
     // Before the topic publish below, so a refused message has had no effect at all.
     if (params.url !== undefined) await rt.dispatcher.assertRoom(key);
+    if (params.url !== undefined && params.topic !== undefined && key !== undefined) await rt.dispatcher.assertKeyFits(key, fingerprint!);
 
     let eventId: string | undefined;
     let duplicate = false;
     if (params.topic !== undefined) {
-      const claim = key !== undefined ? await publishKeys.claim(key, limits.idempotencyTtl) : { duplicate: false as const };
+      const claim = key !== undefined ? await publishKeys.claim(key, limits.idempotencyTtl, fingerprint) : { duplicate: false as const };
+      if (claim.duplicate && claim.conflict) throw new IdempotencyConflictError();
       if (claim.duplicate) {
         duplicate = true;
         eventId = claim.eventId ?? undefined;
@@ -114,7 +125,10 @@ export function createDispatchEdge(rt: Runtime): Edge {
       if (params.timeoutMs !== undefined) request.timeoutMs = params.timeoutMs;
       if (params.errback !== undefined) request.errback = params.errback;
       if (params.callback !== undefined) request.callback = params.callback;
-      if (key !== undefined) request.idempotencyKey = key;
+      if (key !== undefined) {
+        request.idempotencyKey = key;
+        request.idempotencyFingerprint = fingerprint;
+      }
       if (params.topic !== undefined) request.topic = params.topic;
       if (eventId !== undefined) request.eventId = eventId;
       const queued = await rt.dispatcher.enqueue(request);

@@ -41,7 +41,7 @@ export const dispatchPaths: Paths = {
       },
       responses: {
         '202': json('Stored; delivery follows.', 'DispatchAccepted', { Location: header('The status URL, when a delivery was queued.') }),
-        ...errors(400, 401, 403, 413, [415, 'A form body with a `Content-Encoding`: its fields cannot be read.'], 429, [503, 'With `_url`: `dispatcher.maxPending` messages are already waiting (`Retry-After`); nothing was stored. Also during a storage outage.']),
+        ...errors(400, 401, 403, 413, [415, 'A form body with a `Content-Encoding`: its fields cannot be read.'], [422, 'The idempotency key was used for a different request.'], 429, [503, 'With `_url`: `dispatcher.maxPending` messages are already waiting (`Retry-After`); nothing was stored. Also during a storage outage.']),
       },
     }),
   },

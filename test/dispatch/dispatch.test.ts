@@ -366,7 +366,7 @@ describe('idempotency', () => {
   test('the same _id twice answers the same id and delivers once', async () => {
     const path = uniquePath();
     const first = await accepted(`?_url=${enc(sink.url + path)}&_id=order-1&n=1`);
-    const second = await accepted(`?_url=${enc(sink.url + path)}&_id=order-1&n=2`);
+    const second = await accepted(`?_url=${enc(sink.url + path)}&_id=order-1&n=1`);
     assert.equal(first.duplicate, false);
     assert.equal(second.duplicate, true);
     assert.equal(second.id, first.id);
@@ -384,6 +384,24 @@ describe('idempotency', () => {
     const second = await accepted(`?_url=${enc(sink.url + path)}`, init);
     assert.equal(second.id, first.id);
     assert.equal(second.duplicate, true);
+  });
+
+  test('the same key for a different request: 422, and the first message stands alone', async () => {
+    const path = uniquePath();
+    const first = await accepted(`?_url=${enc(sink.url + path)}&_id=order-2&n=1`);
+    for (const other of [`?_url=${enc(sink.url + path)}&_id=order-2&n=2`, `?_url=${enc(sink.url + path + 'x')}&_id=order-2&n=1`, `?_url=${enc(sink.url + path)}&_id=order-2&n=1&_topic=idem/other`]) {
+      const res = await dispatch(other);
+      assert.equal(res.status, 422, other);
+      assert.match(res.body.error, /already used for a different request/);
+    }
+    const topicFirst = await accepted(`?_topic=idem/conflict&_id=evt-2&x=1`);
+    const topicOther = await dispatch(`?_topic=idem/conflict&_id=evt-2&x=2`);
+    assert.equal(topicOther.status, 422);
+    assert.equal(topicFirst.duplicate, false);
+    await waitFor(async () => (await hookah.runtime.dispatcher.get(first.id))?.status === 'delivered', 'delivery', 10_000);
+    assert.deepEqual((await arrivals(path)).map((r) => r.body.toString()), ['n=1']);
+    const { events } = await hookah.runtime.stores.events.read({ patterns: ['idem/#'], limit: 10 });
+    assert.deepEqual(events.filter((e) => e.topic !== 'idem/topic').map((e) => e.topic), ['idem/conflict']);
   });
 
   test('a repeated _id on a topic publishes once', async () => {

@@ -150,6 +150,24 @@ describe('gateway: bidirectional messaging', () => {
     }
   });
 
+  test('idempotency_key: a repeated action is one message, the key on another action is refused', async () => {
+    const client = await connectGateway(wsUrl);
+    try {
+      const action = { action: 'dispatch', url: `${thirdParty.url}/idem`, data: { n: 1 }, idempotency_key: 'job-1' };
+      client.send({ ...action, id: 'a' });
+      const first = await client.next('the first ack', (m) => m.id === 'a');
+      client.send({ ...action, id: 'b' });
+      const repeat = await client.next('the repeat ack', (m) => m.id === 'b');
+      assert.deepEqual([repeat.type, repeat.message_id, repeat.duplicate], ['dispatched', first.message_id, true]);
+      client.send({ ...action, id: 'c', data: { n: 2 } });
+      const refused = await client.next('the refusal', (m) => m.id === 'c');
+      assert.equal(refused.type, 'error');
+      assert.match(String(refused.error), /already used for a different request/);
+    } finally {
+      await client.close();
+    }
+  });
+
   test('bad actions get an error message naming the problem, and the connection stays usable', async () => {
     const client = await connectGateway(wsUrl);
     try {

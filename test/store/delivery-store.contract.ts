@@ -430,10 +430,27 @@ export function deliveryStoreContract(factory: DeliveryStoreFactory): void {
         assert.ok(again.id);
       }));
 
+    it('a key held for one fingerprint is a conflict for another, a duplicate for the same or none', () =>
+      withStore(async (store) => {
+        const first = await store.insert(delivery(), { key: 'k', ttlMs: 60_000, fingerprint: 'a' });
+        const same = await store.insert(delivery(), { key: 'k', ttlMs: 60_000, fingerprint: 'a' });
+        const other = await store.insert(delivery(), { key: 'k', ttlMs: 60_000, fingerprint: 'b' });
+        const unprinted = await store.insert(delivery(), { key: 'k', ttlMs: 60_000 });
+        assert.deepEqual([same.id, same.duplicate, !!same.conflict], [first.id, true, false]);
+        assert.deepEqual([other.id, other.duplicate, other.conflict], [first.id, true, true]);
+        assert.deepEqual([unprinted.id, unprinted.duplicate, !!unprinted.conflict], [first.id, true, false]);
+        const legacy = await store.insert(delivery(), { key: 'old', ttlMs: 60_000 });
+        const later = await store.insert(delivery(), { key: 'old', ttlMs: 60_000, fingerprint: 'c' });
+        assert.deepEqual([later.id, !!later.conflict], [legacy.id, false], 'a key stored without a fingerprint never conflicts');
+        assert.equal(await store.countUnfinished(), 2);
+      }));
+
     it('findIdempotent answers the delivery an unexpired key stands for', () =>
       withStore(async (store) => {
         const first = await store.insert(delivery(), { key: 'known', ttlMs: 60_000 });
-        assert.equal(await store.findIdempotent('known', Date.now()), first.id);
+        const printed = await store.insert(delivery(), { key: 'printed', ttlMs: 60_000, fingerprint: 'fp1' });
+        assert.deepEqual(await store.findIdempotent('known', Date.now()), { id: first.id });
+        assert.deepEqual(await store.findIdempotent('printed', Date.now()), { id: printed.id, fingerprint: 'fp1' });
         assert.equal(await store.findIdempotent('unknown', Date.now()), undefined);
       }));
 

@@ -91,12 +91,19 @@ describe('redis adapters', { skip: redisMissing }, () => {
       // Another node asks while the first publish runs: it waits for the outcome.
       const waiting = b.claim('k1', 60_000);
       await a.complete('k1', '42');
-      assert.deepEqual(await waiting, { duplicate: true, eventId: '42' });
+      assert.deepEqual(await waiting, { duplicate: true, eventId: '42', conflict: false });
       assert.deepEqual(await a.claim('k2', 60_000), { duplicate: false });
       await a.release('k2');
       assert.deepEqual(await b.claim('k2', 60_000), { duplicate: false }, 'released: a retry publishes');
       // Nobody completes k2 now: a third claim gives up with a 503 instead of a 202 without an event.
       await assert.rejects(new RedisPublishKeys(client(), prefix).claim('k2', 60_000), (err: unknown) => err instanceof PublishInProgressError && err.status === 503);
+
+      // With fingerprints: another request's claim is refused at once, even while the first publish runs.
+      assert.deepEqual(await a.claim('k3', 60_000, 'fp-a'), { duplicate: false });
+      assert.deepEqual(await b.claim('k3', 60_000, 'fp-b'), { duplicate: true, eventId: null, conflict: true });
+      await a.complete('k3', '43');
+      assert.deepEqual(await b.claim('k3', 60_000, 'fp-a'), { duplicate: true, eventId: '43', conflict: false });
+      assert.deepEqual(await b.claim('k3', 60_000, 'fp-b'), { duplicate: true, eventId: '43', conflict: true });
     });
 
     it('keeps every event id numeric and shared across topics (one global sequence)', async () => {

@@ -3,6 +3,7 @@ import type { Counter } from 'prom-client';
 import type { WebSocket } from 'ws';
 import { toEnvelope, decodeBody, isJsonType, type StoredEvent } from '../../core/event.ts';
 import { matchTopic, validatePattern, validateTopic } from '../../core/topic-pattern.ts';
+import { requestFingerprint } from '../../dispatcher/fingerprint.ts';
 import type { DeliveryOutcome } from '../../dispatcher/types.ts';
 import type { Logger } from '../../log.ts';
 import type { Runtime } from '../../runtime.ts';
@@ -254,7 +255,10 @@ export class GatewayConnection {
       body,
       ref: this.session,
       ...(a.max_attempts !== undefined ? { maxAttempts: a.max_attempts } : {}),
-      ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
+      // The action as the client sent it: the correlation Hookah adds is new each time.
+      ...(idempotencyKey !== undefined
+        ? { idempotencyKey, idempotencyFingerprint: requestFingerprint([a.method ?? 'POST', url.href, a.headers, String(a.max_attempts ?? '')], payload.body) }
+        : {}),
     });
     if (this.#deliveries.size >= MAX_TRACKED_DELIVERIES) this.#deliveries.delete(this.#deliveries.keys().next().value!);
     this.#deliveries.set(queued.id, { correlationId, id: a.id });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CLAIM_MAX_HOSTS, type HostLimit } from '../../dispatcher/host-limit.ts';
 import { newMessageId } from '../../dispatcher/message-id.ts';
-import type { AttemptResult, DeliveryStore, NewDelivery, PendingDelivery } from '../../dispatcher/ports.ts';
+import type { AttemptResult, DeliveryStore, IdempotencyClaim, Inserted, NewDelivery, PendingDelivery } from '../../dispatcher/ports.ts';
 import type { AttemptRecord, DeliveryKind, DeliveryRecord, DeliveryStatus, DeliverySummary, DispatcherStats } from '../../dispatcher/types.ts';
 import { guard, LuaScript, type RedisClient } from './connection.ts';
 import type { RedisKeys } from './keys.ts';
@@ -64,13 +64,16 @@ end
 /**
  * Inserts the delivery whose arguments start at ARGV[b]: id, idempotency key
  * ('' for none), ttl ms, next attempt at, lease until ('' unless inserted
- * already claimed), created at, then field/value pairs to the end of ARGV.
- * Returns {id, duplicate (0|1), created at}.
+ * already claimed), created at, request fingerprint ('' for none), then
+ * field/value pairs to the end of ARGV. A key's value is the delivery id,
+ * then a space and the fingerprint when there is one. Returns {id, 0 new |
+ * 1 duplicate | 2 duplicate key of another request, created at}.
  */
 const INSERT_FN = `
 local function insertDelivery(b)
   local id = ARGV[b]
   local ik = ARGV[b + 1]
+  local fp = ARGV[b + 6]
   local h = P .. 'd:' .. id
   -- Already inserted: this is ioredis re-sending the command after a lost reply.
   local created = redis.call('HGET', h, 'created_at')
@@ -78,12 +81,15 @@ local function insertDelivery(b)
   if ik ~= '' then
     local existing = redis.call('GET', P .. 'ik:' .. ik)
     if existing then
-      return {existing, 1, redis.call('HGET', P .. 'd:' .. existing, 'created_at') or ARGV[b + 5]}
+      local first, firstFp = string.match(existing, '^(%S+) ?(%S*)$')
+      local dup = 1
+      if fp ~= '' and firstFp ~= '' and firstFp ~= fp then dup = 2 end
+      return {first, dup, redis.call('HGET', P .. 'd:' .. first, 'created_at') or ARGV[b + 5]}
     end
   end
   local seq = redis.call('INCR', P .. 'dseq')
   local fields = {}
-  for i = b + 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+  for i = b + 7, #ARGV do fields[#fields + 1] = ARGV[i] end
   redis.call('HSET', h, 'seq', seq, 'created_at', ARGV[b + 5], unpack(fields))
   redis.call('ZADD', P .. 'dall', seq, id)
   if ARGV[b + 4] == '' then
@@ -94,7 +100,11 @@ local function insertDelivery(b)
     redis.call('HSET', h, 'next_attempt_at', ARGV[b + 3], 'lease_until', ARGV[b + 4])
     redis.call('ZADD', P .. 'lease', ARGV[b + 4], id)
   end
-  if ik ~= '' then redis.call('SET', P .. 'ik:' .. ik, id, 'PX', ARGV[b + 2]) end
+  if ik ~= '' then
+    local value = id
+    if fp ~= '' then value = id .. ' ' .. fp end
+    redis.call('SET', P .. 'ik:' .. ik, value, 'PX', ARGV[b + 2])
+  end
   return {id, 0, ARGV[b + 5]}
 end
 `;
@@ -392,10 +402,15 @@ function toSummary(h: Hash): DeliverySummary {
 
 type InsertReply = [id: string, duplicate: number, createdAt: string];
 
-const fromInsertReply = ([id, duplicate, createdAt]: InsertReply) => ({ id, duplicate: duplicate === 1, createdAt: Number(createdAt) });
+const fromInsertReply = ([id, duplicate, createdAt]: InsertReply): Inserted => ({
+  id,
+  duplicate: duplicate !== 0,
+  conflict: duplicate === 2,
+  createdAt: Number(createdAt),
+});
 
 /** insertDelivery's arguments for a new delivery; the id is made here, so a re-sent script finds its own insert. */
-function insertArgs(d: NewDelivery, idempotency?: { key: string; ttlMs: number }): (string | number | Buffer)[] {
+function insertArgs(d: NewDelivery, idempotency?: IdempotencyClaim): (string | number | Buffer)[] {
   const now = Date.now();
   const id = newMessageId(now);
   const fields: (string | number | Buffer)[] = [
@@ -426,6 +441,7 @@ function insertArgs(d: NewDelivery, idempotency?: { key: string; ttlMs: number }
     Math.floor(d.nextAttemptAt),
     d.leaseUntil === undefined ? '' : Math.floor(d.leaseUntil),
     now,
+    idempotency?.fingerprint ?? '',
     ...fields,
   ];
 }
@@ -443,7 +459,7 @@ export class RedisDeliveryStore implements DeliveryStore {
     return this.#keys.prefix;
   }
 
-  async insert(d: NewDelivery, idempotency?: { key: string; ttlMs: number }): Promise<{ id: string; duplicate: boolean; createdAt: number }> {
+  async insert(d: NewDelivery, idempotency?: IdempotencyClaim): Promise<Inserted> {
     const reply = (await INSERT.run(this.#redis, [], [this.#p, ...insertArgs(d, idempotency)])) as InsertReply;
     return fromInsertReply(reply);
   }
@@ -568,8 +584,11 @@ export class RedisDeliveryStore implements DeliveryStore {
   }
 
   /** The key's TTL is its expiry, so `now` is Redis' own business. */
-  async findIdempotent(key: string): Promise<string | undefined> {
-    return (await guard(this.#redis.get(this.#keys.idempotency(key)))) ?? undefined;
+  async findIdempotent(key: string) {
+    const value = await guard(this.#redis.get(this.#keys.idempotency(key)));
+    if (value === null) return undefined;
+    const [id = '', fingerprint] = value.split(' ');
+    return { id, ...(fingerprint !== undefined ? { fingerprint } : {}) };
   }
 
   /** The status sets' sizes, as stats() reads them: one round trip of ZCARDs. */

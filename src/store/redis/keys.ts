@@ -16,7 +16,7 @@
  *   P dh:<host>              zset (same members): one destination host's pending deliveries
  *   P dhosts, P dhcur        zset (lex): hosts with pending deliveries / where the last host-by-host claim stopped
  *   P lease                  zset (score lease expiry): deliveries in flight
- *   P ik:<key>               string with TTL: delivery idempotency key -> id
+ *   P ik:<key>               string with TTL: delivery idempotency key -> `<id>[ <request fingerprint>]`
  *   P tok:<uuid>             short-lived result of a script run (see token())
  *
  * The other adapters keep their own families under the same prefix, each

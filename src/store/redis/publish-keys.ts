@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../log.ts';
+import type { PublishClaim } from '../sqlite/publish-keys.ts';
 import { guard, LuaScript, type RedisClient } from './connection.ts';
-
-type Claim = { duplicate: false } | { duplicate: true; eventId: string | null };
 
 /**
  * Idempotency keys of `/dispatch` topic publishes, shared by every node, so a
@@ -10,7 +9,7 @@ type Claim = { duplicate: false } | { duplicate: true; eventId: string | null };
  * the SQLite PublishKeyStore, but asynchronous.
  */
 export interface AsyncPublishKeyStore {
-  claim(key: string, ttlMs: number, now?: number): Promise<Claim> | Claim;
+  claim(key: string, ttlMs: number, fingerprint?: string): Promise<PublishClaim> | PublishClaim;
   complete(key: string, eventId: string): Promise<void> | void;
   release(key: string): Promise<void> | void;
 }
@@ -46,16 +45,26 @@ export class PublishInProgressError extends Error {
  * same claim (ioredis after a reconnect) finds its own token and is a new
  * claim again, not a duplicate of itself.
  */
+/**
+ * A key's value: `~<token>` while its publish runs, then the event id; either
+ * followed by a space and the request fingerprint when there is one.
+ * KEYS: the key. ARGV: ttl ms, token, fingerprint ('' for none).
+ */
 const CLAIM = new LuaScript(`
 local v = redis.call('GET', KEYS[1])
-if v and v ~= '~' .. ARGV[2] then return {1, v} end
-redis.call('SET', KEYS[1], '~' .. ARGV[2], 'PX', ARGV[1])
+local mine = '~' .. ARGV[2]
+-- Our own reservation: ioredis re-sent the script after a lost reply.
+if v and string.match(v, '^%S+') ~= mine then return {1, v} end
+local value = mine
+if ARGV[3] ~= '' then value = mine .. ' ' .. ARGV[3] end
+redis.call('SET', KEYS[1], value, 'PX', ARGV[1])
 return {0}
 `);
 
-/** KEYS: key. ARGV: token. Deletes only this claim's reservation, never a completed key. */
+/** KEYS: the key. ARGV: token. Only a reservation still ours is removed. */
 const RELEASE = new LuaScript(`
-if redis.call('GET', KEYS[1]) == '~' .. ARGV[1] then redis.call('DEL', KEYS[1]) end
+local v = redis.call('GET', KEYS[1])
+if v and string.match(v, '^%S+') == '~' .. ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 `);
 
@@ -63,7 +72,7 @@ export class RedisPublishKeys implements AsyncPublishKeyStore {
   readonly #redis: RedisClient;
   readonly #prefix: string;
   /** Claims of this process not yet completed or released: key -> token and TTL. */
-  readonly #claims = new Map<string, { token: string; ttlMs: number }>();
+  readonly #claims = new Map<string, { token: string; ttlMs: number; fingerprint: string | undefined }>();
   readonly #log: Logger | undefined;
 
   constructor(redis: RedisClient, prefix: string, log?: Logger) {
@@ -78,24 +87,31 @@ export class RedisPublishKeys implements AsyncPublishKeyStore {
    * `eventId: null` at once, which is safe there because a failed publish
    * always releases its key, while here the release itself can fail.
    */
-  async claim(key: string, ttlMs: number): Promise<Claim> {
+  async claim(key: string, ttlMs: number, fingerprint?: string): Promise<PublishClaim> {
     const deadline = Date.now() + IN_PROGRESS_WAIT_MS;
     const token = randomUUID();
     for (;;) {
       let reply: [number, string?];
       try {
-        reply = (await CLAIM.run(this.#redis, [this.#prefix + key], [Math.max(1, Math.min(ttlMs, RESERVATION_TTL_MS)), token])) as [number, string?];
+        reply = (await CLAIM.run(this.#redis, [this.#prefix + key], [Math.max(1, Math.min(ttlMs, RESERVATION_TTL_MS)), token, fingerprint ?? ''])) as [
+          number,
+          string?,
+        ];
       } catch (err) {
         // The claim may have run with only its reply lost: release it, or retries would wait for it.
         void this.#persist(key, () => RELEASE.run(this.#redis, [this.#prefix + key], [token]));
         throw err;
       }
-      const [dup, value] = reply;
+      const [dup, value = ''] = reply;
       if (dup === 0) {
-        this.#claims.set(key, { token, ttlMs });
+        this.#claims.set(key, { token, ttlMs, fingerprint });
         return { duplicate: false };
       }
-      if (value && !value.startsWith('~')) return { duplicate: true, eventId: value };
+      const [head = '', theirs] = value.split(' ');
+      const inProgress = head.startsWith('~');
+      // A different request needs no wait: whatever the first one publishes, this one is refused.
+      if (fingerprint !== undefined && theirs !== undefined && theirs !== fingerprint) return { duplicate: true, eventId: inProgress ? null : head, conflict: true };
+      if (!inProgress) return { duplicate: true, eventId: head, conflict: false };
       if (Date.now() > deadline) throw new PublishInProgressError();
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -110,9 +126,11 @@ export class RedisPublishKeys implements AsyncPublishKeyStore {
    */
 
   async complete(key: string, eventId: string): Promise<void> {
-    const ttl = Math.max(1, Math.floor(this.#claims.get(key)?.ttlMs ?? RESERVATION_TTL_MS));
+    const claim = this.#claims.get(key);
+    const ttl = Math.max(1, Math.floor(claim?.ttlMs ?? RESERVATION_TTL_MS));
+    const value = claim?.fingerprint !== undefined ? `${eventId} ${claim.fingerprint}` : eventId;
     this.#claims.delete(key);
-    await this.#persist(key, () => guard(this.#redis.set(this.#prefix + key, eventId, 'PX', ttl)));
+    await this.#persist(key, () => guard(this.#redis.set(this.#prefix + key, value, 'PX', ttl)));
   }
 
   async release(key: string): Promise<void> {

@@ -1,8 +1,9 @@
 import { CLAIM_MAX_HOSTS, hostOf, type HostLimit } from '../../dispatcher/host-limit.ts';
 import { newMessageId } from '../../dispatcher/message-id.ts';
-import type { AttemptResult, DeliveryStore, NewDelivery, PendingDelivery } from '../../dispatcher/ports.ts';
+import type { AttemptResult, DeliveryStore, IdempotencyClaim, Inserted as StoreInserted, NewDelivery, PendingDelivery } from '../../dispatcher/ports.ts';
 import type { AttemptRecord, DeliveryKind, DeliveryRecord, DeliveryStatus, DeliverySummary, DispatcherStats } from '../../dispatcher/types.ts';
 import { GroupCommit } from './group-commit.ts';
+import { addColumn } from './migrate.ts';
 import type { SqliteDb } from './open.ts';
 
 interface Row {
@@ -40,14 +41,14 @@ interface AttemptRow {
 }
 
 type Write =
-  | { op: 'insert'; d: NewDelivery; key: { key: string; ttlMs: number } | undefined }
+  | { op: 'insert'; d: NewDelivery; key: IdempotencyClaim | undefined }
   | { op: 'finish'; id: string; attempt: AttemptRecord; result: AttemptResult; followUp: NewDelivery | undefined };
 interface Claimable {
   seq: number;
   host: string;
 }
 
-type Inserted = { id: string; duplicate: boolean; createdAt: number; /** Rowid of a new row. */ seq?: number };
+type Inserted = StoreInserted & { /** Rowid of a new row. */ seq?: number };
 
 const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
 
@@ -152,9 +153,11 @@ export class SqliteDeliveryStore implements DeliveryStore {
       CREATE TABLE IF NOT EXISTS idempotency_keys (
         key TEXT PRIMARY KEY,
         delivery_id TEXT NOT NULL,
-        expires_at INTEGER NOT NULL
+        expires_at INTEGER NOT NULL,
+        fingerprint TEXT
       );
     `);
+    addColumn(db, 'idempotency_keys', 'fingerprint TEXT');
     addHostColumn(db);
     // Only waiting rows are in it, so the common path (inserted already claimed, then finished) never touches it.
     db.exec(`CREATE INDEX IF NOT EXISTS deliveries_pending_host ON deliveries (host, next_attempt_at) WHERE status = 'pending'`);
@@ -164,23 +167,26 @@ export class SqliteDeliveryStore implements DeliveryStore {
          next_attempt_at, lease_until, errback, callback, ref, topic, event_id, host)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.#findKey = db.prepare<[string, number], { delivery_id: string }>(
-      `SELECT delivery_id FROM idempotency_keys WHERE key = ? AND expires_at > ?`,
+    this.#findKey = db.prepare<[string, number], { delivery_id: string; fingerprint: string | null }>(
+      `SELECT delivery_id, fingerprint FROM idempotency_keys WHERE key = ? AND expires_at > ?`,
     );
     this.#insertKey = db.prepare(
-      `INSERT INTO idempotency_keys (key, delivery_id, expires_at) VALUES (?, ?, ?)
-       ON CONFLICT (key) DO UPDATE SET delivery_id = excluded.delivery_id, expires_at = excluded.expires_at`,
+      `INSERT INTO idempotency_keys (key, delivery_id, expires_at, fingerprint) VALUES (?, ?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET delivery_id = excluded.delivery_id, expires_at = excluded.expires_at, fingerprint = excluded.fingerprint`,
     );
     this.#insertAttempt = db.prepare(
       `INSERT OR REPLACE INTO delivery_attempts (delivery_seq, n, started_at, duration_ms, status, error, response_excerpt) VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#seqById = db.prepare<[string], { seq: number }>(`SELECT seq FROM deliveries WHERE id = ?`);
     this.#renew = db.prepare(`UPDATE deliveries SET lease_until = ? WHERE seq = ? AND status = 'in_flight'`);
-    const insertOne = (d: NewDelivery, key?: { key: string; ttlMs: number }): Inserted => {
+    const insertOne = (d: NewDelivery, key?: IdempotencyClaim): Inserted => {
       const now = Date.now();
       if (key) {
         const existing = this.#findKey.get(key.key, now);
-        if (existing) return { id: existing.delivery_id, duplicate: true, createdAt: now };
+        if (existing) {
+          const conflict = key.fingerprint !== undefined && existing.fingerprint !== null && existing.fingerprint !== key.fingerprint;
+          return { id: existing.delivery_id, duplicate: true, conflict, createdAt: now };
+        }
       }
       const id = newMessageId(now);
       const { lastInsertRowid } = this.#insert.run(
@@ -204,7 +210,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
         d.eventId ?? null,
         hostOf(d.url),
       );
-      if (key) this.#insertKey.run(key.key, id, now + key.ttlMs);
+      if (key) this.#insertKey.run(key.key, id, now + key.ttlMs, key.fingerprint ?? null);
       return { id, duplicate: false, createdAt: now, seq: Number(lastInsertRowid) };
     };
     // One transaction wrapper for every batch, rather than one built per flush.
@@ -332,10 +338,10 @@ export class SqliteDeliveryStore implements DeliveryStore {
     });
   }
 
-  async insert(delivery: NewDelivery, idempotency?: { key: string; ttlMs: number }) {
-    const inserted = (await this.#writes.submit({ op: 'insert', d: delivery, key: idempotency })) as Inserted;
-    if (!inserted.duplicate) this.#committedNew(delivery, inserted);
-    return { id: inserted.id, duplicate: inserted.duplicate, createdAt: inserted.createdAt };
+  async insert(delivery: NewDelivery, idempotency?: IdempotencyClaim): Promise<StoreInserted> {
+    const { seq, ...inserted } = (await this.#writes.submit({ op: 'insert', d: delivery, key: idempotency })) as Inserted;
+    if (!inserted.duplicate) this.#committedNew(delivery, { ...inserted, seq });
+    return inserted;
   }
 
   #committedNew(delivery: NewDelivery, inserted: Inserted): void {
@@ -442,8 +448,9 @@ export class SqliteDeliveryStore implements DeliveryStore {
     return this.#db.prepare(`DELETE FROM idempotency_keys WHERE expires_at <= ?`).run(now).changes;
   }
 
-  async findIdempotent(key: string, now: number): Promise<string | undefined> {
-    return this.#findKey.get(key, now)?.delivery_id;
+  async findIdempotent(key: string, now: number) {
+    const row = this.#findKey.get(key, now);
+    return row && { id: row.delivery_id, ...(row.fingerprint !== null ? { fingerprint: row.fingerprint } : {}) };
   }
 
   async countUnfinished(): Promise<number> {
@@ -537,11 +544,9 @@ class ClaimBudget {
  * in from each row's URL, once.
  */
 function addHostColumn(db: SqliteDb): void {
-  const columns = db.prepare<[], { name: string }>(`PRAGMA table_info(deliveries)`).all();
-  if (columns.some((c) => c.name === 'host')) return;
-  db.function('hookah_host_of', { deterministic: true }, (url: unknown) => hostOf(String(url)));
   db.transaction(() => {
-    db.exec(`ALTER TABLE deliveries ADD COLUMN host TEXT`);
+    if (!addColumn(db, 'deliveries', 'host TEXT')) return;
+    db.function('hookah_host_of', { deterministic: true }, (url: unknown) => hostOf(String(url)));
     db.exec(`UPDATE deliveries SET host = hookah_host_of(url)`);
   })();
 }

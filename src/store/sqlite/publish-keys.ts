@@ -1,3 +1,4 @@
+import { addColumn } from './migrate.ts';
 import type { SqliteDb } from './open.ts';
 
 /**
@@ -8,14 +9,17 @@ import type { SqliteDb } from './open.ts';
 export interface PublishKeyStore {
   /**
    * Reserves `key` for a new publish, or reports the event already published
-   * under it (`eventId` is null while that first publish is still running).
+   * under it (`eventId` is null while that first publish is still running);
+   * `conflict` when it was published for another request (fingerprint).
    */
-  claim(key: string, ttlMs: number, now?: number): { duplicate: false } | { duplicate: true; eventId: string | null };
+  claim(key: string, ttlMs: number, fingerprint?: string, now?: number): PublishClaim;
   /** Records the event a claimed key published. */
   complete(key: string, eventId: string): void;
   /** Gives a key back when its publish failed, so a retry can publish. */
   release(key: string): void;
 }
+
+export type PublishClaim = { duplicate: false } | { duplicate: true; eventId: string | null; conflict: boolean };
 
 const PURGE_EVERY_MS = 60_000;
 
@@ -32,34 +36,39 @@ export class SqlitePublishKeys implements PublishKeyStore {
       CREATE TABLE IF NOT EXISTS dispatch_publish_keys (
         key TEXT PRIMARY KEY,
         event_id TEXT,
-        expires_at INTEGER NOT NULL
+        expires_at INTEGER NOT NULL,
+        fingerprint TEXT
       );
       CREATE INDEX IF NOT EXISTS dispatch_publish_keys_expiry ON dispatch_publish_keys (expires_at);
     `);
+    addColumn(db, 'dispatch_publish_keys', 'fingerprint TEXT');
     // Reservations without an event belong to a process that died mid-publish; a retry must be able to publish.
     db.prepare('DELETE FROM dispatch_publish_keys WHERE event_id IS NULL').run();
-    this.#find = db.prepare<[string, number], { event_id: string | null }>(
-      'SELECT event_id FROM dispatch_publish_keys WHERE key = ? AND expires_at > ?',
+    this.#find = db.prepare<[string, number], { event_id: string | null; fingerprint: string | null }>(
+      'SELECT event_id, fingerprint FROM dispatch_publish_keys WHERE key = ? AND expires_at > ?',
     );
     this.#insert = db.prepare(
-      `INSERT INTO dispatch_publish_keys (key, event_id, expires_at) VALUES (?, NULL, ?)
-       ON CONFLICT (key) DO UPDATE SET event_id = NULL, expires_at = excluded.expires_at`,
+      `INSERT INTO dispatch_publish_keys (key, event_id, expires_at, fingerprint) VALUES (?, NULL, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET event_id = NULL, expires_at = excluded.expires_at, fingerprint = excluded.fingerprint`,
     );
     this.#complete = db.prepare('UPDATE dispatch_publish_keys SET event_id = ? WHERE key = ?');
     this.#release = db.prepare('DELETE FROM dispatch_publish_keys WHERE key = ? AND event_id IS NULL');
     this.#purge = db.prepare('DELETE FROM dispatch_publish_keys WHERE expires_at <= ?');
   }
 
-  claim(key: string, ttlMs: number, now = Date.now()) {
+  claim(key: string, ttlMs: number, fingerprint?: string, now = Date.now()): PublishClaim {
     if (now - this.#purgedAt > PURGE_EVERY_MS) {
       this.#purgedAt = now;
       this.#purge.run(now);
     }
     // better-sqlite3 is synchronous, so find-then-insert cannot interleave with another claim.
     const row = this.#find.get(key, now);
-    if (row) return { duplicate: true as const, eventId: row.event_id };
-    this.#insert.run(key, now + ttlMs);
-    return { duplicate: false as const };
+    if (row) {
+      const conflict = fingerprint !== undefined && row.fingerprint !== null && row.fingerprint !== fingerprint;
+      return { duplicate: true, eventId: row.event_id, conflict };
+    }
+    this.#insert.run(key, now + ttlMs, fingerprint ?? null);
+    return { duplicate: false };
   }
 
   complete(key: string, eventId: string): void {
