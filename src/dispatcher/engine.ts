@@ -44,8 +44,10 @@ export class DeliveryEngine implements Dispatcher {
   readonly #inFlight = new Cancellation();
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
-  /** True when the last claim filled every slot, so more due work may be waiting. */
+  /** True when the last claim filled every slot, so more due work may be waiting: refilled when half the slots are free. */
   #backlog = false;
+  /** True when due work waits only because its hosts hold their cap of claims: refilled when half of such a host's are done. */
+  #hostBacklog = false;
   #pumping = false;
   #sweeping = false;
   /** Set while claims fail (store outage), so the failure is logged once, not every poll. */
@@ -143,7 +145,14 @@ export class DeliveryEngine implements Dispatcher {
     this.#countDelta++;
     this.#metrics.enqueued.inc({ kind: delivery.kind });
     if (delivery.leaseUntil !== undefined) this.#schedule({ ...delivery, id: stored.id, attemptCount: 0, createdAt: stored.createdAt });
-    else this.#wakeAt(delivery.nextAttemptAt);
+    else if (delivery.nextAttemptAt > Date.now()) this.#wakeAt(delivery.nextAttemptAt);
+    else if (this.#canTakeMore(hostOf(delivery.url))) this.#kick(); // room came back while it was being stored
+    else {
+      // No claim round per request while full: finishing attempts pull it in, the poll timer at the latest.
+      if (this.#claimed.size >= this.#capacity) this.#backlog = true;
+      else this.#hostBacklog = true;
+      this.#wakeAt(Date.now() + this.#rt.config.dispatcher.pollInterval);
+    }
   }
 
   async assertRoom(idempotencyKey?: string): Promise<void> {
@@ -304,6 +313,7 @@ export class DeliveryEngine implements Dispatcher {
 
   async #pump(): Promise<void> {
     this.#pumping = true;
+    this.#hostBacklog = false;
     let full = false;
     try {
       do {
@@ -336,8 +346,9 @@ export class DeliveryEngine implements Dispatcher {
     if (!full) {
       const next = await this.#store.nextDueAt().catch(() => undefined);
       // Due now yet not claimed: its hosts are at their cap, and finishing attempts there pull more.
-      if (next !== undefined && next <= Date.now() && this.#heldByHost.size > 0) this.#backlog = true;
-      this.#wakeAt(next !== undefined && !this.#backlog ? next : Date.now() + this.#rt.config.dispatcher.pollInterval);
+      const capped = next !== undefined && next <= Date.now() && [...this.#heldByHost.values()].some((n) => n >= this.#hostCap);
+      if (capped) this.#hostBacklog = true;
+      this.#wakeAt(next !== undefined && !capped ? next : Date.now() + this.#rt.config.dispatcher.pollInterval);
     }
   }
 
@@ -383,8 +394,8 @@ export class DeliveryEngine implements Dispatcher {
         const held = (this.#heldByHost.get(host) ?? 1) - 1;
         if (held > 0) this.#heldByHost.set(host, held);
         else this.#heldByHost.delete(host);
-        // Refill in batches rather than one claim per finished attempt: when half the slots are free, or half of this host's.
-        if (this.#backlog && (this.#claimed.size <= this.#capacity / 2 || held === Math.floor(this.#hostCap / 2))) this.#kick();
+        // Refill in batches rather than one claim per finished attempt: when half the slots are free, or half of a capped host's.
+        if ((this.#backlog && this.#claimed.size <= this.#capacity / 2) || (this.#hostBacklog && held === Math.floor(this.#hostCap / 2))) this.#kick();
       });
   }
 

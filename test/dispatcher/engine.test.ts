@@ -416,6 +416,46 @@ describe('claims per host', () => {
   });
 });
 
+describe('claim rounds', () => {
+  it('sending to a host at its cap costs no claim round per message, and its backlog still drains as it answers', async () => {
+    const release: Array<() => void> = [];
+    const slow = await startSink((_r, res) => void release.push(() => res.end('ok')));
+    const h = await startTestHookah({ dispatcher: { concurrency: 4, perHostConcurrency: 2 } });
+    const db = openSqlite(join(h.dir, 'rounds.db'));
+    const real = new SqliteDeliveryStore(db);
+    let claims = 0;
+    const counting = new Proxy(real, {
+      get(target, key) {
+        const value = Reflect.get(target, key) as unknown;
+        if (key === 'claimDue') return (...args: Parameters<DeliveryStore['claimDue']>) => (claims++, target.claimDue(...args));
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const engine = new DeliveryEngine({ ...h.runtime, metrics: new Metrics() }, counting);
+    engine.start();
+    try {
+      await waitFor(() => claims >= 1, 'the start-up claim');
+      const ids: string[] = [];
+      for (let i = 0; i < 40; i++) ids.push((await engine.enqueue({ kind: 'dispatch', url: `${slow.url}/r${i}`, headers: {}, body: Buffer.from('x') })).id);
+      await waitFor(() => release.length === 2, 'the two open requests');
+      // The first four are taken as they are stored (2 × perHostConcurrency), the rest wait for the host.
+      assert.ok(claims <= 3, `${claims} claim rounds for 40 messages to a capped host`);
+      while (slow.requests.length < 40 || release.length > 0) {
+        release.shift()?.();
+        await waitFor(() => release.length > 0 || slow.requests.length >= 40, 'the next request to the slow host');
+      }
+      await waitFor(async () => (await real.stats()).delivered === 40, 'all 40 delivered');
+      assert.ok(claims < 40, `a claim round when half the host's claims are done, not one per answer (${claims})`);
+    } finally {
+      release.forEach((r) => r());
+      await engine.stop(1000);
+      db.close();
+      await h.close();
+      await slow.close();
+    }
+  });
+});
+
 describe('graceful stop', () => {
   let sink: Sink;
   before(async () => {

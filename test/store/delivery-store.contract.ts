@@ -166,6 +166,27 @@ export function deliveryStoreContract(factory: DeliveryStoreFactory): void {
         assert.deepEqual(order, ['2', '3', '2', '3'], 'each claim goes on from the host the last one stopped at');
       }));
 
+    it("claimDue puts a capped host's expired leases back among the waiting, so other hosts' expired leases are reached", () =>
+      withStore(async (store) => {
+        const now = Date.now();
+        const slow: string[] = [];
+        for (let i = 0; i < 4; i++) slow.push((await store.insert(delivery({ url: `http://127.0.0.1:1/${i}`, nextAttemptAt: now - 10 }))).id);
+        assert.equal((await store.claimDue(now, 10, now + 100)).length, 4, 'a worker takes everything, then dies');
+        // Its lease runs out last, behind all of the capped host's.
+        const other = (await store.insert(delivery({ url: 'http://127.0.0.1:2/x', nextAttemptAt: now - 10 }))).id;
+        assert.equal((await store.claimDue(now, 10, now + 200)).length, 1);
+        const later = now + 1000;
+        const got: string[] = [];
+        for (let round = 0; round < 4 && !got.includes(other); round++) {
+          got.push(...(await store.claimDue(later, 2, later + 60_000, { cap: 1, held: new Map([['127.0.0.1:1', 1]]) })).map((d) => d.id));
+        }
+        assert.deepEqual(got, [other], 'the other host is reached; the capped one gets nothing');
+        for (const id of slow) assert.equal((await store.get(id))?.status, 'pending', 'what the claims passed over waits as pending');
+        const freed = await store.claimDue(later, 10, later + 60_000, { cap: 2, held: new Map() });
+        assert.equal(freed.length, 2, 'once it has room, the capped host is served again');
+        assert.ok(freed.every((d) => slow.includes(d.id)));
+      }));
+
     it('never gives the same delivery to two concurrent claimers', () =>
       withStore(async (store, h) => {
         const other = await h.another();

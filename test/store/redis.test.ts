@@ -83,6 +83,24 @@ describe('redis adapters', { skip: redisMissing }, () => {
       assert.equal((await b.get(dead.id))?.status, 'pending');
     });
 
+    it('indexes waiting deliveries from before per-host claims by host, once, at start-up', async () => {
+      const prefix = uniquePrefix();
+      const keys = new RedisKeys(prefix);
+      const c = client();
+      const store = new RedisDeliveryStore(c, keys);
+      const now = Date.now();
+      const base = { kind: 'dispatch' as const, method: 'POST', headers: {}, body: Buffer.from('x'), maxAttempts: 3, timeoutMs: 1000, sign: false, nextAttemptAt: now - 10 };
+      for (let i = 0; i < 3; i++) await store.insert({ ...base, url: `http://127.0.0.1:1/${i}` });
+      const other = await store.insert({ ...base, url: 'http://127.0.0.1:2/x' });
+      // As an earlier version left them: no per-host sets.
+      await c.del(`${prefix}dh:127.0.0.1:1`, `${prefix}dh:127.0.0.1:2`, `${prefix}dhosts`, `${prefix}dhindexed`);
+      const capped = { cap: 1, held: new Map([['127.0.0.1:1', 1]]) };
+      assert.deepEqual(await store.claimDue(now, 2, now + 60_000, capped), [], 'unindexed, the other host hides behind the capped one');
+      await store.recoverInFlight(now);
+      assert.equal(await c.get(`${prefix}dhindexed`), '1');
+      assert.deepEqual((await store.claimDue(now, 2, now + 60_000, capped)).map((d) => d.id), [other.id]);
+    });
+
     it('publish keys: a duplicate gets the first event id, a released key can publish again, a stuck one answers 503', async () => {
       const prefix = uniquePrefix();
       const a = new RedisPublishKeys(client(), prefix);

@@ -148,7 +148,17 @@ local function take(id, from)
     return
   end
   local host = hostOf(h)
-  if room(host) <= 0 then return end
+  if room(host) <= 0 then
+    -- An expired lease of a capped host goes back among the waiting, where the per-host pass finds
+    -- it, rather than stay first in the lease index and hide other hosts' expired leases.
+    if from == 'in_flight' then
+      redis.call('ZREM', P .. 'lease', id)
+      redis.call('HDEL', h, 'lease_until')
+      schedule(id, h, math.min(tonumber(redis.call('HGET', h, 'next_attempt_at') or now), now))
+      setStatus(id, h, 'in_flight', 'pending')
+    end
+    return
+  end
   held[host] = (held[host] or 0) + 1
   unschedule(h)
   if from ~= 'in_flight' then setStatus(id, h, from, 'in_flight') end
@@ -158,12 +168,17 @@ local function take(id, from)
   claimed[#claimed + 1] = id
 end
 -- Due members of a lex zset, each checked against its hash (a stale member is dropped).
-local function takeDue(zkey, n)
+local function takeDue(zkey, n, host)
   local members = redis.call('ZRANGEBYLEX', zkey, '-', '(' .. string.format('%015.0f', now + 1), 'LIMIT', 0, n)
   for _, dk in ipairs(members) do
     if #out >= limit then break end
     local id = string.match(dk, '^[^:]*:[^:]*:(.*)$')
-    if redis.call('HGET', P .. 'd:' .. id, 'dk') == dk then take(id, 'pending') else redis.call('ZREM', zkey, dk) end
+    if redis.call('HGET', P .. 'd:' .. id, 'dk') == dk then
+      take(id, 'pending')
+    else
+      redis.call('ZREM', zkey, dk)
+      if host and redis.call('EXISTS', zkey) == 0 then redis.call('ZREM', P .. 'dhosts', host) end
+    end
   end
   return #members
 end
@@ -177,7 +192,7 @@ if takeDue(P .. 'due', limit) == limit and #out < limit then
     if not host or visited[host] then break end
     visited[host], n, cursor = true, n + 1, host
     local r = room(host)
-    if r > 0 then takeDue(P .. 'dh:' .. host, r) end
+    if r > 0 then takeDue(P .. 'dh:' .. host, r, host) end
   end
   redis.call('SET', P .. 'dhcur', cursor)
 end
@@ -191,6 +206,30 @@ end
 redis.call('RPUSH', tokenKey, '', unpack(claimed))
 redis.call('PEXPIRE', tokenKey, 120000)
 return out
+`);
+
+/**
+ * Adds pending deliveries written before per-host claims to the per-host due
+ * sets, a batch at a time. ARGV: prefix, start after this member ('' for the
+ * first), batch size. Returns the last member seen, or '' when done.
+ */
+const INDEX_HOSTS = new LuaScript(`${LIB}
+local from = '-'
+if ARGV[2] ~= '' then from = '(' .. ARGV[2] end
+local members = redis.call('ZRANGEBYLEX', P .. 'due', from, '+', 'LIMIT', 0, tonumber(ARGV[3]))
+for _, dk in ipairs(members) do
+  local h = P .. 'd:' .. string.match(dk, '^[^:]*:[^:]*:(.*)$')
+  if redis.call('HGET', h, 'dk') == dk then
+    local host = hostOf(h)
+    redis.call('ZADD', P .. 'dh:' .. host, 0, dk)
+    redis.call('ZADD', P .. 'dhosts', 0, host)
+  end
+end
+if #members < tonumber(ARGV[3]) then
+  redis.call('SET', P .. 'dhindexed', '1')
+  return ''
+end
+return members[#members]
 `);
 
 /**
@@ -497,7 +536,17 @@ export class RedisDeliveryStore implements DeliveryStore {
    * expired are taken back, never those of nodes that are still working.
    */
   async recoverInFlight(now: number): Promise<number> {
+    await this.#indexHostsOnce();
     return Number(await RELEASE.run(this.#redis, [], [this.#p, Math.floor(now), 'recover']));
+  }
+
+  /** Data from before per-host claims: its waiting deliveries join the per-host due sets, once per Redis. */
+  async #indexHostsOnce(): Promise<void> {
+    if ((await guard(this.#redis.exists(`${this.#p}dhindexed`))) === 1) return;
+    // Batches keep Redis answering other clients meanwhile; ZADD makes a repeated or concurrent run harmless.
+    let after = '';
+    do after = String(await INDEX_HOSTS.run(this.#redis, [], [this.#p, after, 1000]));
+    while (after !== '');
   }
 
   async get(id: string): Promise<DeliveryRecord | undefined> {

@@ -15,6 +15,7 @@
  *   P due                    zset (lex `<time>:<seq>:<id>`): pending deliveries by due time
  *   P dh:<host>              zset (same members): one destination host's pending deliveries
  *   P dhosts, P dhcur        zset (lex): hosts with pending deliveries / where the last host-by-host claim stopped
+ *   P dhindexed              set once every pending delivery is in its host's set (data from before per-host claims)
  *   P lease                  zset (score lease expiry): deliveries in flight
  *   P ik:<key>               string with TTL: delivery idempotency key -> `<id>[ <request fingerprint>]`
  *   P tok:<uuid>             short-lived result of a script run (see token())

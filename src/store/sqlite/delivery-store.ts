@@ -257,10 +257,14 @@ export class SqliteDeliveryStore implements DeliveryStore {
     const expired = db.prepare<[number, number], Claimable>(
       `SELECT seq, host FROM deliveries WHERE status = 'in_flight' AND lease_until <= ? ORDER BY lease_until LIMIT ?`,
     );
-    // Both on deliveries_pending_host: a skip over hosts with waiting work, then one host's due rows.
-    const hostAfter = db.prepare<[string], { host: string }>(`SELECT host FROM deliveries WHERE status = 'pending' AND host > ? ORDER BY host LIMIT 1`);
+    // Both on deliveries_pending_host: a skip over hosts with waiting work, then one host's due rows. Named,
+    // because without ANALYZE statistics the planner prefers deliveries_due and sorts every pending row.
+    const hostAfter = db.prepare<[string], { host: string }>(
+      `SELECT host FROM deliveries INDEXED BY deliveries_pending_host WHERE status = 'pending' AND host > ? ORDER BY host LIMIT 1`,
+    );
     const dueOfHost = db.prepare<[string, number, number], Claimable>(
-      `SELECT seq, host FROM deliveries WHERE status = 'pending' AND host = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
+      `SELECT seq, host FROM deliveries INDEXED BY deliveries_pending_host
+       WHERE status = 'pending' AND host = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
     );
     const rowAt = db.prepare<[number], Row>(`SELECT * FROM deliveries WHERE seq = ?`);
     // Counted on the (status, next_attempt_at) index: cost grows with the waiting work, not the history.
@@ -307,6 +311,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       return removed;
     });
     const lease = db.prepare(`UPDATE deliveries SET status = 'in_flight', lease_until = ? WHERE seq = ?`);
+    const unlease = db.prepare(`UPDATE deliveries SET status = 'pending', lease_until = NULL WHERE seq = ?`);
     this.#claimTx = db.transaction((now: number, limit: number, leaseUntil: number, hosts: HostLimit | undefined): Row[] => {
       const taken = new ClaimBudget(limit, hosts);
       const take = (rows: Claimable[]) => {
@@ -333,7 +338,14 @@ export class SqliteDeliveryStore implements DeliveryStore {
         }
         this.#hostCursor = host;
       }
-      if (!taken.full()) take(expired.all(now, limit - taken.seqs.length));
+      if (!taken.full()) {
+        for (const r of expired.all(now, limit - taken.seqs.length)) {
+          if (taken.admit(r.host)) {
+            lease.run(leaseUntil, r.seq);
+            taken.seqs.push(r.seq);
+          } else unlease.run(r.seq); // its host is at its cap: back among the waiting, where the per-host pass finds it
+        }
+      }
       return taken.seqs.map((seq) => rowAt.get(seq)!);
     });
   }
@@ -547,6 +559,7 @@ function addHostColumn(db: SqliteDb): void {
   db.transaction(() => {
     if (!addColumn(db, 'deliveries', 'host TEXT')) return;
     db.function('hookah_host_of', { deterministic: true }, (url: unknown) => hostOf(String(url)));
-    db.exec(`UPDATE deliveries SET host = hookah_host_of(url)`);
+    // Delivered rows are never claimed again; failed ones may be, after a retry.
+    db.exec(`UPDATE deliveries SET host = hookah_host_of(url) WHERE status <> 'delivered'`);
   })();
 }
