@@ -19,6 +19,8 @@ export interface SplitRequest {
   payload: DispatchPayload;
   /** How the payload was derived, for logs and metrics. */
   form: 'urlencoded' | 'multipart' | 'query' | 'raw';
+  /** Multipart: the parts delivered, without the boundary a client picks anew for every encoding of the same form. */
+  parts?: Buffer[];
 }
 
 const URLENCODED = 'application/x-www-form-urlencoded';
@@ -77,6 +79,8 @@ export function splitDispatchRequest(contentType: string, body: Buffer, querystr
     let removed = 0;
     try {
       const boundary = boundaryOf(contentType);
+      const clash = queryKept.find((p) => p.value.includes(`--${boundary}`));
+      if (clash) throw badRequest(`query parameter '${clash.name.slice(0, 100)}' holds the multipart boundary '--${boundary}'; pick another boundary`);
       for (const part of splitMultipart(body, boundary, MAX_FIELDS)) {
         if (part.name === undefined || !isControlName(part.name)) {
           kept.push(part.raw);
@@ -88,7 +92,7 @@ export function splitDispatchRequest(contentType: string, body: Buffer, querystr
       }
       // Untouched forms go out byte for byte, preamble and all.
       const out = removed === 0 && queryKept.length === 0 ? body : joinMultipart(kept, boundary);
-      return { controls, payload: { contentType, body: out }, form: 'multipart' };
+      return { controls, payload: { contentType, body: out }, form: 'multipart', parts: kept };
     } catch (err) {
       if (err instanceof MultipartError) throw badRequest(`malformed multipart/form-data body: ${err.message}`);
       throw err;

@@ -6,7 +6,8 @@ import { IdempotencyConflictError, QueueFullError, type DeliveryRequest } from '
 import { readRawBody, keptHeaders } from '../http/body.ts';
 import { HttpError } from '../http/errors.ts';
 import type { Runtime } from '../runtime.ts';
-import { splitDispatchRequest } from './dispatch-body.ts';
+import { splitDispatchRequest, type SplitRequest } from './dispatch-body.ts';
+import type { ControlParams } from './dispatch-params.ts';
 import type { Edge } from './edge.ts';
 import { USER_AGENT } from '../version.ts';
 
@@ -28,11 +29,38 @@ function outcomeOf(err: unknown): Outcome {
 
 /**
  * Idempotency keys are per user: another user's key of the same name must
- * neither return their message nor swallow this one. User names hold no `:`,
- * so `d:<user>:<key>` cannot collide (and never with the gateway's keys).
+ * neither return their message nor swallow this one. A user's keys are
+ * prefixed with a control character, which keys sent by clients cannot hold;
+ * anonymous keys (an open server) stay as they are.
  */
 function ownKey(ctx: Context, key: string): string {
-  return `d:${identityOf(ctx).name}:${key}`;
+  const user = identityOf(ctx).name;
+  return user === '' ? key : `\x1f${user}\x1f${key}`;
+}
+
+/**
+ * What an idempotency key stands for: the whole request, both halves (topic
+ * and destination), but not what a client may vary between two encodings of
+ * the same form (the multipart boundary).
+ */
+function fingerprintOf(params: ControlParams, split: SplitRequest, encoding: string | undefined): string {
+  const { payload } = split;
+  return requestFingerprint(
+    [
+      params.method,
+      params.url,
+      params.topic,
+      params.event,
+      split.parts ? 'multipart/form-data' : payload.contentType,
+      encoding,
+      params.headers,
+      params.errback,
+      params.callback,
+      String(params.maxAttempts ?? ''),
+      String(params.timeoutMs ?? ''),
+    ],
+    split.parts ?? payload.body,
+  );
 }
 
 /** The request's Content-Encoding, unless absent or identity. */
@@ -54,9 +82,9 @@ export function createDispatchEdge(rt: Runtime): Edge {
   const router = new Router();
 
   async function handle(ctx: Context): Promise<Outcome> {
-    const encoding = contentEncoding(ctx);
-    if (encoding && isForm(ctx.get('content-type'))) {
-      throw new HttpError(415, `Content-Encoding ${encoding} cannot be used with a form body: Hookah reads its fields; send it unencoded, or as a raw body`);
+    const requestEncoding = contentEncoding(ctx);
+    if (requestEncoding && isForm(ctx.get('content-type'))) {
+      throw new HttpError(415, `Content-Encoding ${requestEncoding} cannot be used with a form body: Hookah reads its fields; send it unencoded, or as a raw body`);
     }
     const raw = await readRawBody(ctx, rt.config.server.maxBodyBytes);
     const split = splitDispatchRequest(ctx.get('content-type'), raw, ctx.querystring);
@@ -65,6 +93,8 @@ export function createDispatchEdge(rt: Runtime): Edge {
       ctx.get('idempotency-key') || undefined,
     );
     const { payload } = split;
+    // Only a raw body is delivered as sent; a bodiless request's query form has nothing encoded.
+    const encoding = split.form === 'raw' ? requestEncoding : undefined;
 
     if (params.topic !== undefined) {
       await rt.auth.authorize(ctx, 'publish', params.topic);
@@ -72,17 +102,14 @@ export function createDispatchEdge(rt: Runtime): Edge {
     }
     if (params.url !== undefined) await rt.auth.authorize(ctx, 'publish', params.url);
     const key = params.idempotencyKey !== undefined ? ownKey(ctx, params.idempotencyKey) : undefined;
-    // One digest for both halves: the key stands for the whole request, topic and destination alike.
-    const fingerprint =
-      key !== undefined
-        ? requestFingerprint(
-            [params.method, params.url, params.topic, params.event, payload.contentType, encoding, params.headers, params.errback, params.callback, String(params.maxAttempts ?? ''), String(params.timeoutMs ?? '')],
-            payload.body,
-          )
-        : undefined;
+    const fingerprint = key !== undefined ? fingerprintOf(params, split, encoding) : undefined;
     // Before the topic publish below, so a refused message has had no effect at all.
     if (params.url !== undefined) await rt.dispatcher.assertRoom(key);
-    if (params.url !== undefined && params.topic !== undefined && key !== undefined) await rt.dispatcher.assertKeyFits(key, fingerprint!);
+    if (key !== undefined) {
+      // The same key across both kinds of request: each half is refused before the other has an effect.
+      if (params.topic !== undefined) await rt.dispatcher.assertKeyFits(key, fingerprint!);
+      else if (![undefined, fingerprint].includes(await publishKeys.fingerprint(key))) throw new IdempotencyConflictError();
+    }
 
     let eventId: string | undefined;
     let duplicate = false;

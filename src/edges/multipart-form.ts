@@ -33,9 +33,13 @@ export function boundaryOf(contentType: string): string {
 export function splitMultipart(body: Buffer, boundary: string, maxParts: number): MultipartPart[] {
   const delimiter = Buffer.from(`--${boundary}`, 'latin1');
   const next = Buffer.concat([CRLF, delimiter]);
-  let pos = body.subarray(0, delimiter.length).equals(delimiter) ? 0 : body.indexOf(next);
-  if (pos < 0) throw new MultipartError(`no '--${boundary}' boundary line`);
-  if (pos > 0) pos += CRLF.length;
+  let pos = 0;
+  if (!body.subarray(0, delimiter.length).equals(delimiter)) {
+    // After a preamble, which may be empty: the body then starts with CRLF.
+    const found = body.indexOf(next);
+    if (found < 0) throw new MultipartError(`no '--${boundary}' boundary line`);
+    pos = found + CRLF.length;
+  }
   const parts: MultipartPart[] = [];
   for (;;) {
     pos += delimiter.length;

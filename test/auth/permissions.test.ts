@@ -98,7 +98,8 @@ describe('access control on the edges', () => {
 
     it('keeps idempotency keys per user: the same key from two users is two messages', async () => {
       const url = encodeURIComponent('http://127.0.0.1:9/hooks/idem');
-      const send = (auth: string, query: string) => call(h.url, `/dispatch?${query}&_id=shared-key`, { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' }, auth });
+      const send = (auth: string, query: string, key = 'shared-key') =>
+        call(h.url, `/dispatch?${query}&_id=${key}`, { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' }, auth });
       const carol = await send(bearer(CAROL_TOKEN), `_url=${url}`);
       const root = await send(basic('root', 'root-pass'), `_url=${url}`);
       assert.equal(carol.status, 202, carol.text);
@@ -108,8 +109,9 @@ describe('access control on the edges', () => {
       const again = await send(bearer(CAROL_TOKEN), `_url=${url}`);
       assert.deepEqual([again.json().id, again.json().duplicate], [carol.json().id, true], 'a repeat by the same user is still a duplicate');
 
-      const alice = await send(basic('alice', 'alice-pass'), '_topic=orders/idem');
-      const rootTopic = await send(basic('root', 'root-pass'), '_topic=orders/idem');
+      const alice = await send(basic('alice', 'alice-pass'), '_topic=orders/idem', 'topic-key');
+      const rootTopic = await send(basic('root', 'root-pass'), '_topic=orders/idem', 'topic-key');
+      assert.equal(alice.status, 202, alice.text);
       assert.equal(rootTopic.json().duplicate, false);
       assert.notEqual(rootTopic.json().event_id, alice.json().event_id);
     });

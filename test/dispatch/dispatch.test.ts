@@ -154,6 +154,14 @@ describe('POST /dispatch delivers', () => {
     assert.deepEqual(JSON.parse(gunzipSync(req!.body).toString()), { big: 'x'.repeat(1000) });
   });
 
+  test('a bodiless query-string request says nothing of an encoding it does not have', async () => {
+    const path = uniquePath();
+    await accepted(`?_url=${enc(sink.url + path)}&a=1`, { headers: { 'content-encoding': 'gzip' } });
+    const [req] = await arrivals(path);
+    assert.equal(req!.headers['content-encoding'], undefined);
+    assert.equal(req!.body.toString(), 'a=1');
+  });
+
   test('a raw body without a Content-Type is delivered without one', async () => {
     const path = uniquePath();
     const body = Buffer.from([0, 1, 2, 255]);
@@ -230,7 +238,7 @@ describe('POST /dispatch refuses bad input with 400 and a reason', () => {
     [
       'a query field holding the multipart boundary',
       `?_url=${enc('https://example.com/')}&q=${enc('a\r\n--xyz')}`,
-      /holds the boundary/,
+      /query parameter 'q' holds the multipart boundary '--xyz'/,
       { headers: { 'content-type': 'multipart/form-data; boundary=xyz' }, body: '--xyz\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--xyz--' },
     ],
   ];
@@ -402,6 +410,32 @@ describe('idempotency', () => {
     assert.deepEqual((await arrivals(path)).map((r) => r.body.toString()), ['n=1']);
     const { events } = await hookah.runtime.stores.events.read({ patterns: ['idem/#'], limit: 10 });
     assert.deepEqual(events.filter((e) => e.topic !== 'idem/topic').map((e) => e.topic), ['idem/conflict']);
+  });
+
+  test('a multipart form sent again under the same key is a duplicate, whatever boundary the client picks', async () => {
+    const path = uniquePath();
+    const form = () => {
+      const f = new FormData();
+      f.append('_url', sink.url + path);
+      f.append('_id', 'form-1');
+      f.append('file', new Blob([Buffer.from('same bytes')], { type: 'text/plain' }), 'a.txt');
+      return f;
+    };
+    const first = await accepted('', { body: form() });
+    const again = await accepted('', { body: form() }); // fetch picks a new random boundary for each encoding
+    assert.deepEqual([again.id, again.duplicate], [first.id, true]);
+  });
+
+  test('a key is one request across topic-only and destination-only requests too', async () => {
+    const path = uniquePath();
+    await accepted(`?_topic=idem/cross&_id=cross-1&x=1`);
+    const res = await dispatch(`?_url=${enc(sink.url + path)}&_id=cross-1&x=1`);
+    assert.equal(res.status, 422, 'a destination-only request under a topic-only key');
+    await accepted(`?_url=${enc(sink.url + path)}&_id=cross-2&x=1`);
+    const back = await dispatch(`?_topic=idem/cross&_id=cross-2&x=1`);
+    assert.equal(back.status, 422, 'a topic-only request under a destination-only key');
+    const { events } = await hookah.runtime.stores.events.read({ patterns: ['idem/cross'], limit: 10 });
+    assert.equal(events.length, 1, 'the refused one published nothing');
   });
 
   test('a repeated _id on a topic publishes once', async () => {

@@ -35,6 +35,11 @@ describe('multipart/form-data at the byte level', () => {
     assert.equal(parts[1]!.raw.toString('latin1'), 'content-disposition: form-data; filename="f.txt"; name=bare\r\nContent-Type: text/plain\r\n\r\n\xe9\r\n');
   });
 
+  test('splitMultipart accepts an empty preamble (the body starts with CRLF)', () => {
+    const parts = splitMultipart(body('\r\n--b\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--b--'), 'b', 10);
+    assert.deepEqual(parts.map((p) => [p.name, p.content.toString()]), [['a', '1']]);
+  });
+
   test('splitMultipart refuses malformed bodies with a reason', () => {
     const cases: [string, RegExp][] = [
       ['no delimiter at all', /no '--b' boundary line/],

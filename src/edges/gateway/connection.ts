@@ -242,6 +242,9 @@ export class GatewayConnection {
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(a.headers ?? {})) headers[k.toLowerCase()] = v;
     headers['content-type'] = payload.contentType;
+    const method = a.method ?? 'POST';
+    // The action as the client sent it: the correlation Hookah adds below is new each time.
+    const fingerprint = a.idempotency_key !== undefined ? requestFingerprint([method, url.href, headers, String(a.max_attempts ?? '')], payload.body) : undefined;
     headers[CALLBACK_HEADER] = callbackUrl;
     headers[CORRELATION_HEADER] = correlationId;
 
@@ -250,15 +253,12 @@ export class GatewayConnection {
     const queued = await rt.dispatcher.enqueue({
       kind: 'gateway',
       url: url.href,
-      method: a.method ?? 'POST',
+      method,
       headers,
       body,
       ref: this.session,
       ...(a.max_attempts !== undefined ? { maxAttempts: a.max_attempts } : {}),
-      // The action as the client sent it: the correlation Hookah adds is new each time.
-      ...(idempotencyKey !== undefined
-        ? { idempotencyKey, idempotencyFingerprint: requestFingerprint([a.method ?? 'POST', url.href, a.headers, String(a.max_attempts ?? '')], payload.body) }
-        : {}),
+      ...(idempotencyKey !== undefined ? { idempotencyKey, idempotencyFingerprint: fingerprint! } : {}),
     });
     if (this.#deliveries.size >= MAX_TRACKED_DELIVERIES) this.#deliveries.delete(this.#deliveries.keys().next().value!);
     this.#deliveries.set(queued.id, { correlationId, id: a.id });

@@ -10,6 +10,7 @@ import { guard, LuaScript, type RedisClient } from './connection.ts';
  */
 export interface AsyncPublishKeyStore {
   claim(key: string, ttlMs: number, fingerprint?: string): Promise<PublishClaim> | PublishClaim;
+  fingerprint(key: string): Promise<string | undefined> | string | undefined;
   complete(key: string, eventId: string): Promise<void> | void;
   release(key: string): Promise<void> | void;
 }
@@ -115,6 +116,11 @@ export class RedisPublishKeys implements AsyncPublishKeyStore {
       if (Date.now() > deadline) throw new PublishInProgressError();
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  async fingerprint(key: string): Promise<string | undefined> {
+    const value = await guard(this.#redis.get(this.#prefix + key));
+    return value?.split(' ')[1];
   }
 
   /*

@@ -13,6 +13,8 @@ export interface PublishKeyStore {
    * `conflict` when it was published for another request (fingerprint).
    */
   claim(key: string, ttlMs: number, fingerprint?: string, now?: number): PublishClaim;
+  /** The fingerprint an unexpired key was claimed with, if any. */
+  fingerprint(key: string, now?: number): string | undefined;
   /** Records the event a claimed key published. */
   complete(key: string, eventId: string): void;
   /** Gives a key back when its publish failed, so a retry can publish. */
@@ -69,6 +71,10 @@ export class SqlitePublishKeys implements PublishKeyStore {
     }
     this.#insert.run(key, now + ttlMs, fingerprint ?? null);
     return { duplicate: false };
+  }
+
+  fingerprint(key: string, now = Date.now()): string | undefined {
+    return this.#find.get(key, now)?.fingerprint ?? undefined;
   }
 
   complete(key: string, eventId: string): void {
