@@ -4,18 +4,19 @@
  * against a bare relay (bench/lib/relay.ts: the same two hops, nothing stored).
  *
  *   node --import tsx bench/dispatch.ts [--messages 5000] [--concurrency 50]
- *        [--durability normal|full] [--rounds 5] [--warmup 2000] [--in-process] [--cpu-prof-dir DIR]
+ *        [--durability normal|full] [--rounds 5] [--warmup 2000] [--in-process] [--from-source] [--cpu-prof-dir DIR]
  *        [--node-args="--max-semi-space-size=32 …"]
  *
  * Hookah runs as its own process (the real CLI, SQLite file in a temp dir) so
- * that it does not share an event loop with the load generator; --in-process
- * starts it inside this process instead. Rounds alternate the baseline and
+ * that it does not share an event loop with the load generator: the compiled
+ * CLI in dist/, as `npm start` runs it, or with --from-source the sources
+ * through tsx; --in-process starts it inside this process instead. Rounds alternate the baseline and
  * Hookah and the ratio reported is their median. --cpu-prof-dir writes a V8 CPU
  * profile of the Hookah process there (open it in Chrome DevTools);
  * --node-args passes flags to the node that runs Hookah.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -34,6 +35,7 @@ const { values: flags } = parseArgs({
     concurrency: { type: 'string', default: '50' },
     durability: { type: 'string', default: 'normal' },
     'in-process': { type: 'boolean', default: false },
+    'from-source': { type: 'boolean', default: false },
     'cpu-prof-dir': { type: 'string' },
     'node-args': { type: 'string' },
     rounds: { type: 'string', default: '5' },
@@ -52,6 +54,16 @@ if (!Number.isInteger(C) || C < 1 || C > 10_000) fail('--concurrency must be a w
 if (durability !== 'normal' && durability !== 'full') fail('--durability must be normal or full');
 /** Bound on how long delivery of one phase may take before the run is declared failed. */
 const PHASE_TIMEOUT_MS = Math.max(60_000, N * 20);
+
+/** The compiled CLI must match the sources, or the figures would be of some older Hookah. */
+function assertBuildCurrent(): void {
+  const root = fileURLToPath(new URL('../', import.meta.url));
+  const built = join(root, 'dist/cli/main.js');
+  if (!existsSync(built)) fail('dist/ is missing: run `npm run build` first, or pass --from-source');
+  const newest = (dir: string): number =>
+    Math.max(...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
+  if (newest(join(root, 'src')) > statSync(built).mtimeMs) fail('dist/ is older than src/: run `npm run build` first, or pass --from-source');
+}
 
 function fail(message: string): never {
   process.stderr.write(`bench/dispatch: ${message}\n`);
@@ -148,7 +160,9 @@ try {
     const profile = flags['cpu-prof-dir'];
     const nodeArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
     nodeArgs.push(...(flags['node-args'] ?? '').split(' ').filter(Boolean));
-    const proc = await spawnHookah({ dir, config: { ...config, log: { level: 'info' } }, nodeArgs });
+    const build = !flags['from-source'];
+    if (build) assertBuildCurrent();
+    const proc = await spawnHookah({ dir, config: { ...config, log: { level: 'info' } }, nodeArgs, build });
     hookahUrl = proc.url;
     stopHookah = () => proc.stop();
     hookahCpuMs = () => processCpuMs(proc.proc.pid!);
@@ -243,7 +257,7 @@ try {
   const head = ['path', 'deliveries/s', 'requests/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'vs raw'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  console.log(`\ndispatch benchmark: ${N} messages x ${ROUNDS} rounds after ${WARMUP} warm-up messages per path, concurrency ${C}, SQLite durability=${durability}, hookah ${flags['in-process'] ? 'in-process' : 'in its own process'}\n`);
+  console.log(`\ndispatch benchmark: ${N} messages x ${ROUNDS} rounds after ${WARMUP} warm-up messages per path, concurrency ${C}, SQLite durability=${durability}, hookah ${flags['in-process'] ? 'in-process' : flags['from-source'] ? 'in its own process (sources through tsx)' : 'in its own process (dist/)'}\n`);
   console.log(line(head));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of rows) console.log(line(r));

@@ -17,11 +17,13 @@ export interface HookahProcess {
 const ROOT = new URL('../../', import.meta.url).pathname;
 
 /**
- * Runs the real `hookah` CLI in its own process (through tsx) and resolves
- * once it logs that it is listening.
+ * Runs the real `hookah` CLI in its own process and resolves once it logs
+ * that it is listening: the sources through tsx, or with `build` the
+ * compiled CLI in dist/, as `npm start` runs it.
  */
 export async function spawnHookah(options: {
   dir: string;
+  build?: boolean;
   config?: unknown;
   args?: string[];
   /** Flags for node itself (e.g. --cpu-prof), before the script. */
@@ -29,7 +31,8 @@ export async function spawnHookah(options: {
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
 }): Promise<HookahProcess> {
-  const args = [...(options.nodeArgs ?? []), '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--port', '0', '--data', join(options.dir, 'hookah.db')];
+  const entry = options.build ? [join(ROOT, 'dist/cli/main.js')] : ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')];
+  const args = [...(options.nodeArgs ?? []), ...entry, '--port', '0', '--data', join(options.dir, 'hookah.db')];
   if (options.config !== undefined) {
     const path = join(options.dir, 'hookah.json');
     writeFileSync(path, JSON.stringify(options.config));
