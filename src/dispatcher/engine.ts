@@ -144,7 +144,10 @@ export class DeliveryEngine implements Dispatcher {
   #accepted(delivery: NewDelivery, stored: { id: string; createdAt: number }): void {
     this.#countDelta++;
     this.#metrics.enqueued.inc({ kind: delivery.kind });
-    if (delivery.leaseUntil !== undefined) this.#schedule({ ...delivery, id: stored.id, attemptCount: 0, createdAt: stored.createdAt });
+    if (delivery.leaseUntil !== undefined && this.#stopping.signal.aborted) {
+      // Claimed as it was stored, but stop() may have given back its claims already: give this one back too.
+      this.#store.release([stored.id]).catch((err) => this.#rt.log.warn({ module: 'dispatcher', err, id: stored.id }, 'cannot give back a delivery at shutdown'));
+    } else if (delivery.leaseUntil !== undefined) this.#schedule({ ...delivery, id: stored.id, attemptCount: 0, createdAt: stored.createdAt });
     else if (delivery.nextAttemptAt > Date.now()) this.#wakeAt(delivery.nextAttemptAt);
     else if (this.#canTakeMore(hostOf(delivery.url))) this.#kick(); // room came back while it was being stored
     else {
