@@ -55,6 +55,12 @@ function mediaType(contentType: string): string {
   return (contentType.split(';')[0] ?? '').trim().toLowerCase();
 }
 
+/** The body types whose fields Hookah reads (and so must be able to read). */
+export function isFormType(contentType: string): boolean {
+  const type = mediaType(contentType);
+  return type === URLENCODED || type === MULTIPART;
+}
+
 export function splitDispatchRequest(contentType: string, body: Buffer, querystring: string): SplitRequest {
   const controls = new ControlCollector();
   const query = parseUrlencoded(querystring);

@@ -1,13 +1,11 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { identityOf } from '../auth/identity.ts';
-import { requestFingerprint } from '../dispatcher/fingerprint.ts';
 import { IdempotencyConflictError, QueueFullError, type DeliveryRequest } from '../dispatcher/types.ts';
 import { readRawBody, keptHeaders } from '../http/body.ts';
 import { HttpError } from '../http/errors.ts';
 import type { Runtime } from '../runtime.ts';
-import { splitDispatchRequest, type SplitRequest } from './dispatch-body.ts';
-import type { ControlParams } from './dispatch-params.ts';
+import { isFormType, splitDispatchRequest } from './dispatch-body.ts';
+import { fingerprintOf, ownKey } from './dispatch-idempotency.ts';
 import type { Edge } from './edge.ts';
 import { USER_AGENT } from '../version.ts';
 
@@ -27,51 +25,10 @@ function outcomeOf(err: unknown): Outcome {
   return status < 500 ? 'rejected' : 'error';
 }
 
-/**
- * Idempotency keys are per user: another user's key of the same name must
- * neither return their message nor swallow this one. A user's keys are
- * prefixed with a control character, which keys sent by clients cannot hold;
- * anonymous keys (an open server) stay as they are.
- */
-function ownKey(ctx: Context, key: string): string {
-  const user = identityOf(ctx).name;
-  return user === '' ? key : `\x1f${user}\x1f${key}`;
-}
-
-/**
- * What an idempotency key stands for: the whole request, both halves (topic
- * and destination), but not what a client may vary between two encodings of
- * the same form (the multipart boundary).
- */
-function fingerprintOf(params: ControlParams, split: SplitRequest, encoding: string | undefined): string {
-  const { payload } = split;
-  return requestFingerprint(
-    [
-      params.method,
-      params.url,
-      params.topic,
-      params.event,
-      split.parts ? 'multipart/form-data' : payload.contentType,
-      encoding,
-      params.headers,
-      params.errback,
-      params.callback,
-      String(params.maxAttempts ?? ''),
-      String(params.timeoutMs ?? ''),
-    ],
-    split.parts ?? payload.body,
-  );
-}
-
 /** The request's Content-Encoding, unless absent or identity. */
 function contentEncoding(ctx: Context): string | undefined {
   const value = ctx.get('content-encoding').trim();
   return value && value.toLowerCase() !== 'identity' ? value : undefined;
-}
-
-function isForm(contentType: string): boolean {
-  const type = (contentType.split(';')[0] ?? '').trim().toLowerCase();
-  return type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data';
 }
 
 export function createDispatchEdge(rt: Runtime): Edge {
@@ -83,7 +40,7 @@ export function createDispatchEdge(rt: Runtime): Edge {
 
   async function handle(ctx: Context): Promise<Outcome> {
     const requestEncoding = contentEncoding(ctx);
-    if (requestEncoding && isForm(ctx.get('content-type'))) {
+    if (requestEncoding && isFormType(ctx.get('content-type'))) {
       throw new HttpError(415, `Content-Encoding ${requestEncoding} cannot be used with a form body: Hookah reads its fields; send it unencoded, or as a raw body`);
     }
     const raw = await readRawBody(ctx, rt.config.server.maxBodyBytes);
