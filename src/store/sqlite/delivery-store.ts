@@ -314,9 +314,12 @@ export class SqliteDeliveryStore implements DeliveryStore {
     const unlease = db.prepare(`UPDATE deliveries SET status = 'pending', lease_until = NULL WHERE seq = ?`);
     this.#claimTx = db.transaction((now: number, limit: number, leaseUntil: number, hosts: HostLimit | undefined): Row[] => {
       const taken = new ClaimBudget(limit, hosts);
-      const take = (rows: Claimable[]) => {
+      const take = (rows: Claimable[], passOver?: (r: Claimable) => void) => {
         for (const r of rows) {
-          if (!taken.admit(r.host)) continue;
+          if (!taken.admit(r.host)) {
+            passOver?.(r);
+            continue;
+          }
           lease.run(leaseUntil, r.seq);
           taken.seqs.push(r.seq);
         }
@@ -338,14 +341,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
         }
         this.#hostCursor = host;
       }
-      if (!taken.full()) {
-        for (const r of expired.all(now, limit - taken.seqs.length)) {
-          if (taken.admit(r.host)) {
-            lease.run(leaseUntil, r.seq);
-            taken.seqs.push(r.seq);
-          } else unlease.run(r.seq); // its host is at its cap: back among the waiting, where the per-host pass finds it
-        }
-      }
+      // An expired lease of a capped host goes back among the waiting, where the per-host pass finds it.
+      if (!taken.full()) take(expired.all(now, limit - taken.seqs.length), (r) => unlease.run(r.seq));
       return taken.seqs.map((seq) => rowAt.get(seq)!);
     });
   }
