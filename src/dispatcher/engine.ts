@@ -211,10 +211,16 @@ export class DeliveryEngine implements Dispatcher {
     this.#started = true;
     this.#backlog = true;
     void this.#refreshCount();
-    void this.#store.recoverInFlight(Date.now()).then((n) => {
-      if (n > 0) this.#rt.log.info({ module: 'dispatcher', recovered: n }, 'resuming deliveries left in flight by a previous run');
-      this.#kick();
-    });
+    void this.#store
+      .recoverInFlight(Date.now())
+      .then(
+        (n) => {
+          if (n > 0) this.#rt.log.info({ module: 'dispatcher', recovered: n }, 'resuming deliveries left in flight by a previous run');
+        },
+        // The store is down at start: claims retry every poll interval, and expired leases are claimable anyway.
+        (err: unknown) => this.#rt.log.error({ module: 'dispatcher', err }, 'cannot take back deliveries left in flight; claiming goes on'),
+      )
+      .finally(() => this.#kick());
     const sweep = setInterval(() => void this.#sweep(), this.#rt.config.dispatcher.sweepInterval);
     sweep.unref();
     // Leases outlive the wait in a host queue: renewed well before they could run out.
@@ -344,9 +350,10 @@ export class DeliveryEngine implements Dispatcher {
     } finally {
       this.#pumping = false;
     }
-    // Backlog left behind: finishing attempts pull more (see #schedule).
+    // Backlog left behind: finishing attempts pull more (see #schedule), the poll timer at the latest.
     this.#backlog = full;
-    if (!full) {
+    if (full) this.#wakeAt(Date.now() + this.#rt.config.dispatcher.pollInterval);
+    else {
       const next = await this.#store.nextDueAt().catch(() => undefined);
       // Due now yet not claimed: its hosts are at their cap, and finishing attempts there pull more.
       const capped = next !== undefined && next <= Date.now() && [...this.#heldByHost.values()].some((n) => n >= this.#hostCap);
@@ -398,7 +405,9 @@ export class DeliveryEngine implements Dispatcher {
         if (held > 0) this.#heldByHost.set(host, held);
         else this.#heldByHost.delete(host);
         // Refill in batches rather than one claim per finished attempt: when half the slots are free, or half of a capped host's.
-        if ((this.#backlog && this.#claimed.size <= this.#capacity / 2) || (this.#hostBacklog && held === Math.floor(this.#hostCap / 2))) this.#kick();
+        const halfFree = this.#claimed.size <= this.#capacity / 2;
+        const hostHalfDone = held === Math.floor(this.#hostCap / 2);
+        if ((this.#backlog && halfFree) || ((this.#backlog || this.#hostBacklog) && hostHalfDone)) this.#kick();
       });
   }
 

@@ -456,6 +456,34 @@ describe('claim rounds', () => {
   });
 });
 
+describe('claims behind hanging hosts', () => {
+  it('keeps claiming for a fast host while hanging hosts hold most of the slots', async () => {
+    const hold: Array<() => void> = [];
+    const hanging = await Promise.all([0, 1, 2].map(() => startSink((_r, res) => void hold.push(() => res.end('ok')))));
+    const fast = await startSink();
+    // Claims 8 at a time, 2 per host: the three hanging hosts take 6 and keep them.
+    const h = await startTestHookah({ dispatcher: { concurrency: 4, perHostConcurrency: 1, pollInterval: '200ms' } });
+    const db = openSqlite(join(h.dir, 'hanging.db'));
+    const store = new SqliteDeliveryStore(db);
+    const row = (url: string, at: number) => ({ kind: 'dispatch' as const, url, method: 'POST', headers: {}, body: Buffer.from('x'), maxAttempts: 1, timeoutMs: 30_000, sign: false, nextAttemptAt: at });
+    let at = Date.now() - 10_000;
+    for (const s of hanging) for (let i = 0; i < 2; i++) await store.insert(row(`${s.url}/h${i}`, at++));
+    for (let i = 0; i < 10; i++) await store.insert(row(`${fast.url}/f${i}`, at++));
+    const engine = new DeliveryEngine({ ...h.runtime, metrics: new Metrics() }, store);
+    engine.start();
+    try {
+      await fast.waitForRequests(10, 5000);
+      assert.equal(hold.length, 3, 'while each hanging host still has its one request open');
+    } finally {
+      hold.forEach((r) => r());
+      await engine.stop(1000);
+      db.close();
+      await h.close();
+      for (const s of [...hanging, fast]) await s.close();
+    }
+  });
+});
+
 describe('graceful stop', () => {
   let sink: Sink;
   before(async () => {

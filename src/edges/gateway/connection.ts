@@ -248,7 +248,8 @@ export class GatewayConnection {
     headers[CALLBACK_HEADER] = callbackUrl;
     headers[CORRELATION_HEADER] = correlationId;
 
-    const idempotencyKey = a.idempotency_key !== undefined ? `gateway:${this.session}:${a.idempotency_key}` : undefined;
+    // In a namespace no /dispatch key can reach (those cannot hold control characters; user names hold no ':').
+    const idempotencyKey = a.idempotency_key !== undefined ? `\x1fgateway:${this.session}\x1f${a.idempotency_key}` : undefined;
     await rt.dispatcher.assertRoom(idempotencyKey);
     const queued = await rt.dispatcher.enqueue({
       kind: 'gateway',
