@@ -33,10 +33,11 @@ local function setStatus(id, h, from, to)
   redis.call('HSET', h, 'status', to)
   return tonumber(seq)
 end
--- The URL is stored normalised (WHATWG href, no credentials), so its authority is the host key of hostOf().
+-- The host key, read from the stored (normalised) URL by the same rule as hostOf() in host-limit.ts.
 local function hostOf(h)
   local url = redis.call('HGET', h, 'url')
-  return url and string.match(url, '^[^:]+://([^/?#]*)') or ''
+  local authority = url and string.match(url, '^[^:]+://([^/?#]*)') or ''
+  return (string.gsub(authority, '^[^@]*@', ''))
 end
 local function unschedule(h)
   local dk = redis.call('HGET', h, 'dk')
