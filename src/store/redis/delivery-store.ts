@@ -60,6 +60,16 @@ local function schedule(id, h, at)
   redis.call('ZADD', P .. 'dh:' .. host, 0, dk)
   redis.call('ZADD', P .. 'dhosts', 0, host)
 end
+-- An in-flight delivery's lease ends: it waits again, due at its next attempt time (now if it has
+-- none), and with \`dueNow\` no later than now.
+local function backToWaiting(id, h, now, dueNow)
+  redis.call('ZREM', P .. 'lease', id)
+  redis.call('HDEL', h, 'lease_until')
+  local at = tonumber(redis.call('HGET', h, 'next_attempt_at') or now)
+  if dueNow and at > now then at = now end
+  schedule(id, h, at)
+  setStatus(id, h, 'in_flight', 'pending')
+end
 `;
 
 /**
@@ -152,12 +162,7 @@ local function take(id, from)
   if room(host) <= 0 then
     -- An expired lease of a capped host goes back among the waiting, where the per-host pass finds
     -- it, rather than stay first in the lease index and hide other hosts' expired leases.
-    if from == 'in_flight' then
-      redis.call('ZREM', P .. 'lease', id)
-      redis.call('HDEL', h, 'lease_until')
-      schedule(id, h, math.min(tonumber(redis.call('HGET', h, 'next_attempt_at') or now), now))
-      setStatus(id, h, 'in_flight', 'pending')
-    end
+    if from == 'in_flight' then backToWaiting(id, h, now, true) end
     return
   end
   held[host] = (held[host] or 0) + 1
@@ -282,12 +287,8 @@ local n = 0
 for _, id in ipairs(ids) do
   local h = P .. 'd:' .. id
   if redis.call('HGET', h, 'status') == 'in_flight' then
-    redis.call('ZREM', P .. 'lease', id)
-    redis.call('HDEL', h, 'lease_until')
-    local at = tonumber(redis.call('HGET', h, 'next_attempt_at') or ARGV[2])
-    if ARGV[3] == 'recover' and at > now then at = now end
-    schedule(id, h, at)
-    setStatus(id, h, 'in_flight', 'pending')
+    -- Given back, it keeps its due time; recovered, it is due now at the latest.
+    backToWaiting(id, h, now, ARGV[3] == 'recover')
     n = n + 1
   elseif ARGV[3] == 'recover' then
     redis.call('ZREM', P .. 'lease', id)
