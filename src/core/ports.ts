@@ -49,3 +49,26 @@ export interface EventLog {
   /** Drops events older than their topic's max age. */
   sweep(now?: number): Promise<number>;
 }
+
+/** How claiming a publish key ended: a new reservation, or the key already held. */
+export type PublishClaim = { duplicate: false } | { duplicate: true; eventId: string | null; conflict: boolean };
+
+/**
+ * Idempotency keys of topic publishes (see publish-once.ts). The bus has no
+ * memory of what it published, so a repeated key would otherwise publish
+ * (and fan out) twice. SQLite answers at once, Redis asynchronously.
+ */
+export interface PublishKeyStore {
+  /**
+   * Reserves `key` for a new publish, or reports the event already published
+   * under it (`eventId` is null while that first publish is still running);
+   * `conflict` when it was claimed for another request (fingerprint).
+   */
+  claim(key: string, ttlMs: number, fingerprint?: string): Promise<PublishClaim> | PublishClaim;
+  /** The fingerprint an unexpired key was claimed with, if any. */
+  fingerprint(key: string): Promise<string | undefined> | string | undefined;
+  /** Records the event a claimed key published. */
+  complete(key: string, eventId: string): Promise<void> | void;
+  /** Gives a key back when its publish failed, so a retry can publish. */
+  release(key: string): Promise<void> | void;
+}

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import PQueue from 'p-queue';
 import type { Agent } from 'undici';
+import { IdempotencyConflictError } from '../core/idempotency.ts';
 import type { Runtime } from '../runtime.ts';
 import { USER_AGENT } from '../version.ts';
 import { performAttempt, type HttpResult } from './attempt.ts';
@@ -10,7 +11,7 @@ import { parseRetryAfter, retryDelay } from './schedule.ts';
 import { standardWebhookHeaders } from './signing.ts';
 import { hostOf } from './host-limit.ts';
 import { checkDestination, createGuardedAgent } from './ssrf.ts';
-import { IdempotencyConflictError, QueueFullError, type AttemptRecord, type DeliveryOutcome, type DeliveryRecord, type DeliveryRequest, type Dispatcher, type DispatcherStats } from './types.ts';
+import { QueueFullError, type AttemptRecord, type DeliveryOutcome, type DeliveryRecord, type DeliveryRequest, type Dispatcher, type DispatcherStats } from './types.ts';
 
 /** How stale the unfinished-delivery count may get before assertRoom asks the store again. */
 const COUNT_REFRESH_MS = 1000;

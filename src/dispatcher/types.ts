@@ -52,15 +52,6 @@ export class QueueFullError extends Error {
   }
 }
 
-export class IdempotencyConflictError extends Error {
-  override name = 'IdempotencyConflictError';
-  readonly status = 422;
-  readonly expose = true;
-  constructor() {
-    super('this idempotency key (_id / Idempotency-Key) was already used for a different request within dispatcher.idempotencyTtl; use a new key for a new message');
-  }
-}
-
 export type DeliveryStatus = 'pending' | 'in_flight' | 'delivered' | 'failed';
 
 export interface AttemptRecord {

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import { identityOf } from '../auth/identity.ts';
-import { requestFingerprint } from '../dispatcher/fingerprint.ts';
+import { requestFingerprint } from '../core/idempotency.ts';
 import type { SplitRequest } from './dispatch-body.ts';
 import type { ControlParams } from './dispatch-params.ts';
 

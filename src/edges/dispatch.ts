@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { IdempotencyConflictError, QueueFullError, type DeliveryRequest } from '../dispatcher/types.ts';
+import { assertPublishKeyFits, publishOnce } from '../core/publish-once.ts';
+import { QueueFullError, type DeliveryRequest } from '../dispatcher/types.ts';
 import { readRawBody, keptHeaders } from '../http/body.ts';
 import { HttpError } from '../http/errors.ts';
 import type { Runtime } from '../runtime.ts';
@@ -58,44 +59,31 @@ export function createDispatchEdge(rt: Runtime): Edge {
       await rt.auth.verifyInbound?.(ctx, params.topic, raw);
     }
     if (params.url !== undefined) await rt.auth.authorize(ctx, 'publish', params.url);
-    const key = params.idempotencyKey !== undefined ? ownKey(ctx, params.idempotencyKey) : undefined;
-    const fingerprint = key !== undefined ? fingerprintOf(params, split, encoding) : undefined;
+    const idem =
+      params.idempotencyKey !== undefined ? { key: ownKey(ctx, params.idempotencyKey), fingerprint: fingerprintOf(params, split, encoding) } : undefined;
     // Before the topic publish below, so a refused message has had no effect at all.
-    if (params.url !== undefined) await rt.dispatcher.assertRoom(key);
-    if (key !== undefined) {
+    if (params.url !== undefined) await rt.dispatcher.assertRoom(idem?.key);
+    if (idem !== undefined) {
       // The same key across both kinds of request: each half is refused before the other has an effect.
-      if (params.topic !== undefined) await rt.dispatcher.assertKeyFits(key, fingerprint!);
-      else if (![undefined, fingerprint].includes(await publishKeys.fingerprint(key))) throw new IdempotencyConflictError();
+      if (params.topic !== undefined) await rt.dispatcher.assertKeyFits(idem.key, idem.fingerprint);
+      else await assertPublishKeyFits(publishKeys, idem.key, idem.fingerprint);
     }
 
     let eventId: string | undefined;
     let duplicate = false;
     if (params.topic !== undefined) {
-      const claim = key !== undefined ? await publishKeys.claim(key, limits.idempotencyTtl, fingerprint) : { duplicate: false as const };
-      if (claim.duplicate && claim.conflict) throw new IdempotencyConflictError();
-      if (claim.duplicate) {
-        duplicate = true;
-        eventId = claim.eventId ?? undefined;
-      } else {
-        const headers = keptHeaders(ctx.headers);
-        delete headers['content-type'];
-        if (payload.contentType) headers['content-type'] = payload.contentType;
-        try {
-          const event = await rt.bus.publish({
-            topic: params.topic,
-            headers,
-            contentType: payload.contentType ?? 'application/octet-stream',
-            body: payload.body,
-            source: 'dispatch',
-            ...(params.event !== undefined ? { type: params.event } : {}),
-          });
-          eventId = event.id;
-        } catch (err) {
-          if (key !== undefined) await publishKeys.release(key);
-          throw err;
-        }
-        if (key !== undefined) await publishKeys.complete(key, eventId);
-      }
+      const headers = keptHeaders(ctx.headers);
+      delete headers['content-type'];
+      if (payload.contentType) headers['content-type'] = payload.contentType;
+      const event = {
+        topic: params.topic,
+        headers,
+        contentType: payload.contentType ?? 'application/octet-stream',
+        body: payload.body,
+        source: 'dispatch',
+        ...(params.event !== undefined ? { type: params.event } : {}),
+      };
+      ({ eventId, duplicate } = await publishOnce(rt.bus, publishKeys, event, idem && { ...idem, ttlMs: limits.idempotencyTtl }));
     }
 
     let messageId: string | undefined;
@@ -109,9 +97,9 @@ export function createDispatchEdge(rt: Runtime): Edge {
       if (params.timeoutMs !== undefined) request.timeoutMs = params.timeoutMs;
       if (params.errback !== undefined) request.errback = params.errback;
       if (params.callback !== undefined) request.callback = params.callback;
-      if (key !== undefined) {
-        request.idempotencyKey = key;
-        request.idempotencyFingerprint = fingerprint;
+      if (idem !== undefined) {
+        request.idempotencyKey = idem.key;
+        request.idempotencyFingerprint = idem.fingerprint;
       }
       if (params.topic !== undefined) request.topic = params.topic;
       if (eventId !== undefined) request.eventId = eventId;

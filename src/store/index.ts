@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.ts';
-import type { EventLog, RetentionPolicy } from '../core/ports.ts';
+import type { EventLog, PublishKeyStore, RetentionPolicy } from '../core/ports.ts';
 import { matchTopic } from '../core/topic-pattern.ts';
 import { startCheckpointer } from './sqlite/checkpointer.ts';
 import { openSqlite, type SqliteDb } from './sqlite/open.ts';
@@ -17,7 +17,6 @@ import type { QueueClientStore } from '../edges/queue/ports.ts';
 import { queueRetention } from '../edges/queue/limits.ts';
 import { SqliteQueueClients } from './sqlite/queue-clients.ts';
 import { openRedisStores } from './redis/open.ts';
-import type { AsyncPublishKeyStore } from './redis/publish-keys.ts';
 import type { BucketStore } from '../auth/rate-limit.ts';
 import { RedisBucketStore } from './redis/rate-limit.ts';
 
@@ -44,7 +43,7 @@ export interface Stores {
   /** The dispatcher's durable delivery queue. */
   deliveries: DeliveryStore;
   /** Idempotency keys of topic publishes (`/dispatch?_topic=…` with an idempotency key). */
-  publishKeys: AsyncPublishKeyStore;
+  publishKeys: PublishKeyStore;
   /** Cross-node fan-out for the topic bus; absent on a single node (sqlite). */
   transport?: BusTransport;
   /** Webhook-queue clients and read cursors (the messages are topic q/<name>). */

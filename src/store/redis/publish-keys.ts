@@ -1,19 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../log.ts';
-import type { PublishClaim } from '../sqlite/publish-keys.ts';
+import type { PublishClaim, PublishKeyStore } from '../../core/ports.ts';
 import { guard, LuaScript, type RedisClient } from './connection.ts';
-
-/**
- * Idempotency keys of `/dispatch` topic publishes, shared by every node, so a
- * retried publish is recognised whichever node it reaches. Same contract as
- * the SQLite PublishKeyStore, but asynchronous.
- */
-export interface AsyncPublishKeyStore {
-  claim(key: string, ttlMs: number, fingerprint?: string): Promise<PublishClaim> | PublishClaim;
-  fingerprint(key: string): Promise<string | undefined> | string | undefined;
-  complete(key: string, eventId: string): Promise<void> | void;
-  release(key: string): Promise<void> | void;
-}
 
 /**
  * A reservation (key claimed, publish still running) expires after this even
@@ -69,7 +57,11 @@ if v and string.match(v, '^%S+') == '~' .. ARGV[1] then redis.call('DEL', KEYS[1
 return 0
 `);
 
-export class RedisPublishKeys implements AsyncPublishKeyStore {
+/**
+ * The publish keys in Redis, shared by every node, so a retried publish is
+ * recognised whichever node it reaches.
+ */
+export class RedisPublishKeys implements PublishKeyStore {
   readonly #redis: RedisClient;
   readonly #prefix: string;
   /** Claims of this process not yet completed or released: key -> token and TTL. */

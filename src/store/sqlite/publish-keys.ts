@@ -1,30 +1,10 @@
+import type { PublishClaim, PublishKeyStore } from '../../core/ports.ts';
 import { addColumn } from './migrate.ts';
 import type { SqliteDb } from './open.ts';
 
-/**
- * Idempotency keys of `/dispatch` topic publishes. The dispatcher dedupes
- * deliveries by key itself; a bus publish has no such memory, so a repeated
- * `_id` would otherwise publish (and fan out) twice.
- */
-export interface PublishKeyStore {
-  /**
-   * Reserves `key` for a new publish, or reports the event already published
-   * under it (`eventId` is null while that first publish is still running);
-   * `conflict` when it was published for another request (fingerprint).
-   */
-  claim(key: string, ttlMs: number, fingerprint?: string, now?: number): PublishClaim;
-  /** The fingerprint an unexpired key was claimed with, if any. */
-  fingerprint(key: string, now?: number): string | undefined;
-  /** Records the event a claimed key published. */
-  complete(key: string, eventId: string): void;
-  /** Gives a key back when its publish failed, so a retry can publish. */
-  release(key: string): void;
-}
-
-export type PublishClaim = { duplicate: false } | { duplicate: true; eventId: string | null; conflict: boolean };
-
 const PURGE_EVERY_MS = 60_000;
 
+/** The publish keys in SQLite; this process owns the file, so reservations left by a crash are cleared at start. */
 export class SqlitePublishKeys implements PublishKeyStore {
   readonly #find;
   readonly #insert;

@@ -20,3 +20,13 @@ export function requestFingerprint(
   }
   return hash.digest('base64url');
 }
+
+/** An idempotency key came back with a different request (its fingerprint differs): answered 422. */
+export class IdempotencyConflictError extends Error {
+  override name = 'IdempotencyConflictError';
+  readonly status = 422;
+  readonly expose = true;
+  constructor() {
+    super('this idempotency key (_id / Idempotency-Key) was already used for a different request within dispatcher.idempotencyTtl; use a new key for a new message');
+  }
+}
