@@ -1,6 +1,6 @@
 import { badRequest } from '../http/errors.ts';
 import { ControlCollector, isControlName } from './dispatch-params.ts';
-import { boundaryOf, joinMultipart, MultipartError, splitMultipart, textPart } from './multipart-form.ts';
+import { boundaryOf, holdsDelimiter, joinMultipart, MultipartError, splitMultipart, textPart } from './multipart-form.ts';
 
 /**
  * Splits a `/dispatch` request into its control parameters and the payload to
@@ -85,7 +85,8 @@ export function splitDispatchRequest(contentType: string, body: Buffer, querystr
     let removed = 0;
     try {
       const boundary = boundaryOf(contentType);
-      const clash = queryKept.find((p) => p.value.includes(`--${boundary}`));
+      // The query fields come first in `kept`: name the one that would break the body.
+      const clash = queryKept.find((_, i) => holdsDelimiter(kept[i]!, boundary));
       if (clash) throw badRequest(`query parameter '${clash.name.slice(0, 100)}' holds the multipart boundary '--${boundary}'; pick another boundary`);
       for (const part of splitMultipart(body, boundary, MAX_FIELDS)) {
         if (part.name === undefined || !isControlName(part.name)) {

@@ -88,12 +88,17 @@ export function textPart(name: string, value: string): Buffer {
   return Buffer.concat([Buffer.from(`Content-Disposition: form-data; name="${escaped}"\r\n\r\n`, 'utf8'), Buffer.from(value, 'utf8')]);
 }
 
+/** True when `part` holds CRLF and `--boundary`, which would end it early once joined. */
+export function holdsDelimiter(part: Buffer, boundary: string): boolean {
+  return part.includes(`\r\n--${boundary}`, 0, 'latin1');
+}
+
 /** Joins raw parts into a body with the given boundary; fails if a part holds the delimiter itself. */
 export function joinMultipart(parts: Buffer[], boundary: string): Buffer {
   const delimiter = Buffer.from(`--${boundary}`, 'latin1');
   const chunks: Buffer[] = [];
   for (const part of parts) {
-    if (part.indexOf(Buffer.concat([CRLF, delimiter])) >= 0) throw new MultipartError(`a field holds the boundary '--${boundary}'`);
+    if (holdsDelimiter(part, boundary)) throw new MultipartError(`a field holds the boundary '--${boundary}'`);
     chunks.push(delimiter, CRLF, part, CRLF);
   }
   chunks.push(delimiter, Buffer.from('--\r\n'));
